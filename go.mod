@@ -1,0 +1,3 @@
+module github.com/fleare-manager/fleare-manager
+
+go 1.26

@@ -1,0 +1,111 @@
+package spec
+
+import "time"
+
+// Version is the only configuration format version this package reads.
+const Version = 1
+
+// Built-in defaults, applied before a file's own defaults section. They follow
+// the official Fleare clients where those define one.
+const (
+	DefaultPort           = 9219
+	DefaultPoolSize       = 10
+	DefaultMaxQueue       = 1024
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultDrainTimeout   = 10 * time.Second
+	DefaultMaxRetries     = 3
+	DefaultRetryInterval  = 10 * time.Second
+)
+
+// Bounds enforced by validation. Values outside them are rejected, never clamped.
+const (
+	MinPort     = 1
+	MaxPort     = 65535
+	MinPoolSize = 1
+	MaxPoolSize = 1024
+)
+
+// Config is a resolved, validated desired state: every default applied and
+// every variable expanded.
+type Config struct {
+	// Version is the format version of the source file.
+	Version int
+	// Targets holds one entry per named target, sorted by Name, names unique.
+	Targets []Target
+}
+
+// Lookup returns the target with the given name.
+func (c *Config) Lookup(name string) (Target, bool) {
+	lo, hi := 0, len(c.Targets)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if c.Targets[mid].Name < name {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(c.Targets) && c.Targets[lo].Name == name {
+		return c.Targets[lo], true
+	}
+	return Target{}, false
+}
+
+// Target is one named Fleare server and how to connect to it. It is a
+// comparable value: two targets are the same desired state exactly when they
+// are ==.
+type Target struct {
+	// Name is the target's key in the file.
+	Name string
+	// Host is a host name or IP address; never empty.
+	Host string
+	// Port is the server's TCP port, 1-65535. Default 9219.
+	Port int
+	// Username for the auth frame; empty when the server runs without auth.
+	Username string
+	// Password for the auth frame. Empty when PasswordFile is set.
+	Password Secret
+	// PasswordFile, when set, names a file whose content (trailing newline
+	// trimmed) is the password. It is read again at every connect, so a
+	// rotated secret is used without a reload.
+	PasswordFile string
+	// Pool sizes the connection pool.
+	Pool Pool
+	// Timeouts bound connects, requests and drains.
+	Timeouts Timeouts
+	// Retry paces reconnects after a failed dial.
+	Retry Retry
+}
+
+// Pool describes a target's connection pool.
+type Pool struct {
+	// Size is the number of connections kept open, 1-1024. Default 10.
+	Size int
+	// MaxQueue bounds the callers waiting for a connection when all are in
+	// use; one more gets an error at once. Default 1024.
+	MaxQueue int
+}
+
+// Timeouts bound the phases of a connection's life.
+type Timeouts struct {
+	// Connect bounds one dial plus authentication. Default 30s.
+	Connect time.Duration
+	// Request bounds one request, including the wait for a free connection,
+	// when the caller's context has no earlier deadline. Default 30s.
+	Request time.Duration
+	// Drain bounds how long a pool being closed or replaced waits for
+	// borrowed connections to come back before closing them. Default 10s.
+	Drain time.Duration
+}
+
+// Retry paces dial attempts after a failure.
+type Retry struct {
+	// MaxRetries is how many times a connect is retried before it is
+	// reported as failed (the pool keeps retrying in the background).
+	// Default 3.
+	MaxRetries int
+	// Interval is the base of the jittered exponential backoff between
+	// attempts. Default 10s.
+	Interval time.Duration
+}
