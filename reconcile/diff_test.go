@@ -1,0 +1,312 @@
+package reconcile
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/spec"
+)
+
+// tgt returns a target with the spec defaults, changed by mods.
+func tgt(name string, mods ...func(*spec.Target)) spec.Target {
+	t := spec.Target{
+		Name: name,
+		Host: "10.0.0.1",
+		Port: spec.DefaultPort,
+		Pool: spec.Pool{Size: spec.DefaultPoolSize, MaxQueue: spec.DefaultMaxQueue},
+		Timeouts: spec.Timeouts{
+			Connect: spec.DefaultConnectTimeout,
+			Request: spec.DefaultRequestTimeout,
+			Drain:   spec.DefaultDrainTimeout,
+		},
+		Retry: spec.Retry{MaxRetries: spec.DefaultMaxRetries, Interval: spec.DefaultRetryInterval},
+	}
+	for _, m := range mods {
+		m(&t)
+	}
+	return t
+}
+
+func host(h string) func(*spec.Target) { return func(t *spec.Target) { t.Host = h } }
+func size(n int) func(*spec.Target)    { return func(t *spec.Target) { t.Pool.Size = n } }
+func request(d time.Duration) func(*spec.Target) {
+	return func(t *spec.Target) { t.Timeouts.Request = d }
+}
+func password(p string) func(*spec.Target) {
+	return func(t *spec.Target) { t.Password = spec.NewSecret(p) }
+}
+
+func cfg(ts ...spec.Target) *spec.Config { return &spec.Config{Version: spec.Version, Targets: ts} }
+
+func live(ts ...spec.Target) State {
+	s := State{}
+	for _, t := range ts {
+		s.Targets = append(s.Targets, Running{Target: t, Status: Status{State: "connected"}})
+	}
+	return s
+}
+
+func draining(t spec.Target) Running {
+	return Running{Target: t, Status: Status{State: "connected", Draining: true}}
+}
+
+func TestDiffTable(t *testing.T) {
+	a, b, c := tgt("a"), tgt("b"), tgt("c")
+	tests := []struct {
+		name    string
+		desired *spec.Config
+		actual  State
+		want    []Action
+	}{
+		{name: "nothing", desired: cfg(), actual: State{}},
+		{name: "nil desired, nothing running", desired: nil, actual: State{}},
+		{name: "same", desired: cfg(a, b), actual: live(a, b)},
+		{
+			name:    "create",
+			desired: cfg(a, b),
+			actual:  live(b),
+			want:    []Action{{Kind: Create, Name: "a", Desired: a}},
+		},
+		{
+			name:    "delete",
+			desired: cfg(b),
+			actual:  live(a, b),
+			want:    []Action{{Kind: Delete, Name: "a", Current: a}},
+		},
+		{
+			name:    "nil desired deletes all",
+			desired: nil,
+			actual:  live(a, b),
+			want:    []Action{{Kind: Delete, Name: "a", Current: a}, {Kind: Delete, Name: "b", Current: b}},
+		},
+		{
+			name:    "unhealthy but equal needs nothing",
+			desired: cfg(a),
+			actual:  State{Targets: []Running{{Target: a, Status: Status{State: "error"}}}},
+		},
+		{
+			name:    "draining and not desired needs nothing",
+			desired: cfg(),
+			actual:  State{Targets: []Running{draining(a)}},
+		},
+		{
+			name:    "draining and desired again is a create",
+			desired: cfg(a),
+			actual:  State{Targets: []Running{draining(a)}},
+			want:    []Action{{Kind: Create, Name: "a", Desired: a}},
+		},
+		{
+			name:    "draining and desired with another spec is a create",
+			desired: cfg(tgt("a", host("10.0.0.9"))),
+			actual:  State{Targets: []Running{draining(a)}},
+			want:    []Action{{Kind: Create, Name: "a", Desired: tgt("a", host("10.0.0.9"))}},
+		},
+		{
+			name:    "resize",
+			desired: cfg(tgt("a", size(8))),
+			actual:  live(tgt("a", size(4))),
+			want: []Action{{
+				Kind: Resize, Name: "a", Desired: tgt("a", size(8)), Current: tgt("a", size(4)),
+				Changes: []Change{{Path: "pool.size", Old: "4", New: "8"}},
+			}},
+		},
+		{
+			name:    "update",
+			desired: cfg(tgt("a", request(5*time.Second))),
+			actual:  live(tgt("a", request(2*time.Second))),
+			want: []Action{{
+				Kind: Update, Name: "a", Desired: tgt("a", request(5*time.Second)), Current: tgt("a", request(2*time.Second)),
+				Changes: []Change{{Path: "timeouts.request", Old: "2s", New: "5s"}},
+			}},
+		},
+		{
+			name:    "update carries a resize",
+			desired: cfg(tgt("a", size(8), request(5*time.Second))),
+			actual:  live(tgt("a", size(4), request(2*time.Second))),
+			want: []Action{{
+				Kind: Update, Name: "a",
+				Desired: tgt("a", size(8), request(5*time.Second)), Current: tgt("a", size(4), request(2*time.Second)),
+				Changes: []Change{
+					{Path: "pool.size", Old: "4", New: "8"},
+					{Path: "timeouts.request", Old: "2s", New: "5s"},
+				},
+			}},
+		},
+		{
+			name:    "replace carries everything else",
+			desired: cfg(tgt("a", host("10.0.0.2"), size(8), request(5*time.Second))),
+			actual:  live(tgt("a", size(4))),
+			want: []Action{{
+				Kind: Replace, Name: "a",
+				Desired: tgt("a", host("10.0.0.2"), size(8), request(5*time.Second)), Current: tgt("a", size(4)),
+				Changes: []Change{
+					{Path: "host", Old: "10.0.0.1", New: "10.0.0.2"},
+					{Path: "pool.size", Old: "4", New: "8"},
+					{Path: "timeouts.request", Old: "30s", New: "5s"},
+				},
+			}},
+		},
+		{
+			name:    "password change is a masked replace",
+			desired: cfg(tgt("a", password("new-hunter2"))),
+			actual:  live(tgt("a", password("hunter2"))),
+			want: []Action{{
+				Kind: Replace, Name: "a", Desired: tgt("a", password("new-hunter2")), Current: tgt("a", password("hunter2")),
+				Changes: []Change{{Path: "password", Sensitive: true}},
+			}},
+		},
+		{
+			name:    "password to password_file",
+			desired: cfg(tgt("a", func(t *spec.Target) { t.PasswordFile = "/run/secrets/fleare" })),
+			actual:  live(tgt("a", password("hunter2"))),
+			want: []Action{{
+				Kind: Replace, Name: "a",
+				Desired: tgt("a", func(t *spec.Target) { t.PasswordFile = "/run/secrets/fleare" }),
+				Current: tgt("a", password("hunter2")),
+				Changes: []Change{
+					{Path: "password", Sensitive: true},
+					{Path: "password_file", Old: "", New: "/run/secrets/fleare"},
+				},
+			}},
+		},
+		{
+			name: "every kind, in policy order",
+			desired: cfg(
+				tgt("a", size(8)),                // resize
+				tgt("b", request(5*time.Second)), // update
+				tgt("c", host("10.0.0.2")),       // replace
+				tgt("e"),                         // create
+				tgt("f"),                         // create over a draining pool
+				tgt("g"),                         // unchanged
+			),
+			actual: State{Targets: []Running{
+				{Target: a}, {Target: b}, {Target: c},
+				{Target: tgt("d")}, // delete
+				draining(tgt("f")),
+				{Target: tgt("g"), Status: Status{State: "disconnected"}},
+				draining(tgt("h")), // already going
+				{Target: tgt("i")}, // delete
+			}},
+			want: []Action{
+				{Kind: Create, Name: "e", Desired: tgt("e")},
+				{Kind: Create, Name: "f", Desired: tgt("f")},
+				{Kind: Replace, Name: "c", Desired: tgt("c", host("10.0.0.2")), Current: c,
+					Changes: []Change{{Path: "host", Old: "10.0.0.1", New: "10.0.0.2"}}},
+				{Kind: Update, Name: "b", Desired: tgt("b", request(5*time.Second)), Current: b,
+					Changes: []Change{{Path: "timeouts.request", Old: "30s", New: "5s"}}},
+				{Kind: Resize, Name: "a", Desired: tgt("a", size(8)), Current: a,
+					Changes: []Change{{Path: "pool.size", Old: "10", New: "8"}}},
+				{Kind: Delete, Name: "d", Current: tgt("d")},
+				{Kind: Delete, Name: "i", Current: tgt("i")},
+			},
+		},
+		{
+			name:    "duplicate running names: the live entry counts",
+			desired: cfg(tgt("a", size(8))),
+			actual:  State{Targets: []Running{draining(tgt("a", size(2))), {Target: tgt("a", size(8))}}},
+		},
+		{
+			name:    "duplicate running names, all draining",
+			desired: cfg(a),
+			actual:  State{Targets: []Running{draining(a), draining(a)}},
+			want:    []Action{{Kind: Create, Name: "a", Desired: a}},
+		},
+		{
+			name:    "duplicate desired names: the first counts",
+			desired: cfg(tgt("a", size(8)), tgt("a", size(9))),
+			actual:  live(tgt("a", size(8))),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Diff(tt.desired, tt.actual)
+			if !reflect.DeepEqual(got.Actions, tt.want) {
+				t.Errorf("Diff:\n got %+v\nwant %+v", got.Actions, tt.want)
+			}
+			if got.Empty() != (len(tt.want) == 0) {
+				t.Errorf("Empty() = %v with %d actions", got.Empty(), len(tt.want))
+			}
+		})
+	}
+}
+
+// TestDiffEveryField changes each field alone and checks the kind of action
+// it calls for, independently of the classification table.
+func TestDiffEveryField(t *testing.T) {
+	base := tgt("a", password("pw-base"))
+	tests := []struct {
+		path string
+		mod  func(*spec.Target)
+		want Kind
+	}{
+		{"host", func(t *spec.Target) { t.Host = "10.0.0.2" }, Replace},
+		{"port", func(t *spec.Target) { t.Port = 9220 }, Replace},
+		{"username", func(t *spec.Target) { t.Username = "root" }, Replace},
+		{"password", func(t *spec.Target) { t.Password = spec.NewSecret("pw-other") }, Replace},
+		{"password_file", func(t *spec.Target) { t.PasswordFile = "/run/pw" }, Replace},
+		{"pool.size", func(t *spec.Target) { t.Pool.Size = 3 }, Resize},
+		{"pool.max_queue", func(t *spec.Target) { t.Pool.MaxQueue = 7 }, Update},
+		{"timeouts.connect", func(t *spec.Target) { t.Timeouts.Connect = time.Second }, Update},
+		{"timeouts.request", func(t *spec.Target) { t.Timeouts.Request = time.Second }, Update},
+		{"timeouts.drain", func(t *spec.Target) { t.Timeouts.Drain = time.Second }, Update},
+		{"retry.max_retries", func(t *spec.Target) { t.Retry.MaxRetries = 9 }, Update},
+		{"retry.interval", func(t *spec.Target) { t.Retry.Interval = time.Second }, Update},
+	}
+	if len(tests) != len(fields) {
+		t.Fatalf("%d cases for %d classified fields", len(tests), len(fields))
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			want := base
+			tt.mod(&want)
+			p := Diff(cfg(want), live(base))
+			if len(p.Actions) != 1 {
+				t.Fatalf("got %d actions, want 1", len(p.Actions))
+			}
+			a := p.Actions[0]
+			if a.Kind != tt.want {
+				t.Errorf("kind = %v, want %v", a.Kind, tt.want)
+			}
+			if len(a.Changes) != 1 || a.Changes[0].Path != tt.path {
+				t.Errorf("changes = %+v, want one at %s", a.Changes, tt.path)
+			}
+		})
+	}
+}
+
+func TestDiffUnsortedInput(t *testing.T) {
+	a, b, c, d := tgt("a"), tgt("b", size(3)), tgt("c"), tgt("d")
+	sorted := Diff(cfg(a, b, c), live(tgt("b"), c, d))
+
+	desired := cfg(c, a, b)
+	actual := live(d, tgt("b"), c)
+	desiredCopy := slices.Clone(desired.Targets)
+	actualCopy := slices.Clone(actual.Targets)
+	got := Diff(desired, actual)
+
+	if !reflect.DeepEqual(got, sorted) {
+		t.Errorf("unsorted input:\n got %+v\nwant %+v", got, sorted)
+	}
+	if !slices.Equal(desired.Targets, desiredCopy) || !slices.Equal(actual.Targets, actualCopy) {
+		t.Error("Diff reordered its input")
+	}
+	if len(got.Actions) != 3 {
+		t.Errorf("got %d actions, want create a, resize b, delete d", len(got.Actions))
+	}
+}
+
+func TestStateOf(t *testing.T) {
+	if got := StateOf(nil); len(got.Targets) != 0 {
+		t.Errorf("StateOf(nil) = %+v", got)
+	}
+	c := cfg(tgt("a"), tgt("b", size(2)))
+	s := StateOf(c)
+	if len(s.Targets) != 2 || s.Targets[1].Target != c.Targets[1] || s.Targets[0].Status.Draining {
+		t.Errorf("StateOf = %+v", s)
+	}
+	if p := Diff(c, s); !p.Empty() {
+		t.Errorf("Diff(c, StateOf(c)) = %v", p)
+	}
+}

@@ -1,0 +1,292 @@
+package reconcile
+
+import (
+	"cmp"
+	"encoding/json"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/fleare-manager/fleare-manager/spec"
+)
+
+// Few names, so desired and actual share many; few values per field, so
+// specs are often equal.
+var (
+	genName     = rapid.SampledFrom([]string{"a", "b", "cache", "d", "e", "f", "jobs", "h", "i", "sessions"})
+	genHost     = rapid.SampledFrom([]string{"10.0.0.1", "10.0.0.2", "fd00::1", "cache.internal"})
+	genPort     = rapid.SampledFrom([]int{9219, 9220})
+	genUser     = rapid.SampledFrom([]string{"", "root", "app user"})
+	genPassword = rapid.OneOf(rapid.Just(""), rapid.StringMatching(`pw_[A-Za-z0-9]{8,12}`))
+	genPassFile = rapid.SampledFrom([]string{"", "/run/secrets/fleare"})
+	genSize     = rapid.IntRange(spec.MinPoolSize, 16)
+	genQueue    = rapid.SampledFrom([]int{64, spec.DefaultMaxQueue})
+	genDuration = rapid.SampledFrom([]time.Duration{time.Second, 1500 * time.Millisecond, 30 * time.Second})
+	genRetries  = rapid.IntRange(0, 5)
+	genHealth   = rapid.SampledFrom([]string{"connecting", "connected", "disconnected", "error"})
+)
+
+// setField draws a new value for field k (0..11, one per row of the fields
+// table) of tg.
+func setField(t *rapid.T, tg *spec.Target, k int) {
+	switch k {
+	case 0:
+		tg.Host = genHost.Draw(t, "host")
+	case 1:
+		tg.Port = genPort.Draw(t, "port")
+	case 2:
+		tg.Username = genUser.Draw(t, "username")
+	case 3:
+		tg.Password = spec.NewSecret(genPassword.Draw(t, "password"))
+	case 4:
+		tg.PasswordFile = genPassFile.Draw(t, "password_file")
+	case 5:
+		tg.Pool.Size = genSize.Draw(t, "pool.size")
+	case 6:
+		tg.Pool.MaxQueue = genQueue.Draw(t, "pool.max_queue")
+	case 7:
+		tg.Timeouts.Connect = genDuration.Draw(t, "timeouts.connect")
+	case 8:
+		tg.Timeouts.Request = genDuration.Draw(t, "timeouts.request")
+	case 9:
+		tg.Timeouts.Drain = genDuration.Draw(t, "timeouts.drain")
+	case 10:
+		tg.Retry.MaxRetries = genRetries.Draw(t, "retry.max_retries")
+	case 11:
+		tg.Retry.Interval = genDuration.Draw(t, "retry.interval")
+	default:
+		t.Fatalf("no generator for field %d (%s)", k, fields[k].path)
+	}
+}
+
+func drawTarget(t *rapid.T, name string) spec.Target {
+	tg := spec.Target{Name: name}
+	for k := range len(fields) {
+		setField(t, &tg, k)
+	}
+	return tg
+}
+
+// mutate redraws between one and three fields of tg.
+func mutate(t *rapid.T, tg spec.Target) spec.Target {
+	for range rapid.IntRange(1, 3).Draw(t, "mutations") {
+		setField(t, &tg, rapid.IntRange(0, len(fields)-1).Draw(t, "field"))
+	}
+	return tg
+}
+
+func drawConfig(t *rapid.T) *spec.Config {
+	names := rapid.SliceOfNDistinct(genName, 0, 10, rapid.ID[string]).Draw(t, "names")
+	slices.Sort(names)
+	c := &spec.Config{Version: spec.Version}
+	for _, n := range names {
+		c.Targets = append(c.Targets, drawTarget(t, n))
+	}
+	return c
+}
+
+// drawState draws what might run while desired is wanted: each desired
+// target absent, equal, changed or draining; other targets live or draining;
+// now and then a draining duplicate; sorted, or shuffled to exercise the
+// sorting path. At most one live entry per name.
+func drawState(t *rapid.T, desired *spec.Config) State {
+	var s State
+	add := func(tg spec.Target, drain bool) {
+		s.Targets = append(s.Targets, Running{Target: tg, Status: Status{State: genHealth.Draw(t, "health"), Draining: drain}})
+	}
+	for _, d := range desired.Targets {
+		switch rapid.IntRange(0, 3).Draw(t, "fate") {
+		case 1:
+			add(d, false)
+		case 2:
+			add(mutate(t, d), false)
+		case 3:
+			add(mutate(t, d), rapid.Bool().Draw(t, "draining"))
+		}
+	}
+	for _, n := range rapid.SliceOfNDistinct(genName, 0, 4, rapid.ID[string]).Draw(t, "extra") {
+		if _, ok := desired.Lookup(n); !ok {
+			add(drawTarget(t, n), rapid.Bool().Draw(t, "draining"))
+		}
+	}
+	if len(s.Targets) > 0 && rapid.Bool().Draw(t, "duplicate") {
+		dup := s.Targets[rapid.IntRange(0, len(s.Targets)-1).Draw(t, "dup")]
+		add(mutate(t, dup.Target), true)
+	}
+	if rapid.Bool().Draw(t, "shuffle") {
+		return State{Targets: rapid.Permutation(s.Targets).Draw(t, "order")}
+	}
+	slices.SortStableFunc(s.Targets, func(a, b Running) int { return cmp.Compare(a.Target.Name, b.Target.Name) })
+	return s
+}
+
+// applyModel applies p to a model of s (name → live spec), doing for each
+// kind only what that kind may do, and fails on any action that does not fit
+// the model. Draining entries are not live.
+func applyModel(t *rapid.T, s State, p Plan) map[string]spec.Target {
+	m := map[string]spec.Target{}
+	for _, r := range s.Targets {
+		if !r.Status.Draining {
+			m[r.Target.Name] = r.Target
+		}
+	}
+	for _, a := range p.Actions {
+		cur, running := m[a.Name]
+		if a.Kind == Create {
+			if running {
+				t.Fatalf("create of running target %q", a.Name)
+			}
+			m[a.Name] = a.Desired
+			continue
+		}
+		if !running || cur != a.Current {
+			t.Fatalf("%v of %q: current %+v does not match the running %+v", a.Kind, a.Name, a.Current, cur)
+		}
+		next := cur
+		switch a.Kind {
+		case Delete:
+			delete(m, a.Name)
+			continue
+		case Replace:
+			next = a.Desired
+		case Update: // settings and pool size, never the binding
+			next.Pool, next.Timeouts, next.Retry = a.Desired.Pool, a.Desired.Timeouts, a.Desired.Retry
+		case Resize: // the pool size only
+			next.Pool.Size = a.Desired.Pool.Size
+		default:
+			t.Fatalf("action %+v has kind %v", a, a.Kind)
+		}
+		if a.Kind != Replace && len(a.Changes) == 0 {
+			t.Fatalf("%v of %q lists no change", a.Kind, a.Name)
+		}
+		m[a.Name] = next
+	}
+	return m
+}
+
+func TestPropertyApplyingThePlanYieldsDesired(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		desired := drawConfig(t)
+		actual := drawState(t, desired)
+		got := applyModel(t, actual, Diff(desired, actual))
+		want := map[string]spec.Target{}
+		for _, d := range desired.Targets {
+			want[d.Name] = d
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("after the plan:\n%+v\nwant\n%+v", got, want)
+		}
+	})
+}
+
+func TestPropertyDiffOfItsOwnStateIsEmpty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		desired := drawConfig(t)
+		if p := Diff(desired, StateOf(desired)); !p.Empty() {
+			t.Fatalf("Diff(d, StateOf(d)) =\n%s", p)
+		}
+		// Health never matters.
+		s := StateOf(desired)
+		for i := range s.Targets {
+			s.Targets[i].Status.State = genHealth.Draw(t, "health")
+		}
+		if p := Diff(desired, s); !p.Empty() {
+			t.Fatalf("Diff with unhealthy targets =\n%s", p)
+		}
+	})
+}
+
+func TestPropertyPlanShape(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		desired := drawConfig(t)
+		actual := drawState(t, desired)
+		p := Diff(desired, actual)
+		seen := map[string]bool{}
+		for i, a := range p.Actions {
+			if seen[a.Name] {
+				t.Fatalf("two actions for %q:\n%s", a.Name, p)
+			}
+			seen[a.Name] = true
+			if i > 0 {
+				prev := p.Actions[i-1]
+				if c := cmp.Or(cmp.Compare(prev.Kind, a.Kind), cmp.Compare(prev.Name, a.Name)); c >= 0 {
+					t.Fatalf("actions %d and %d out of order:\n%s", i-1, i, p)
+				}
+			}
+			if a.Kind == Resize && (len(a.Changes) != 1 || a.Changes[0].Path != "pool.size") {
+				t.Fatalf("resize with changes %+v", a.Changes)
+			}
+			for _, c := range a.Changes {
+				if c.Sensitive && (c.Old != "" || c.New != "") {
+					t.Fatalf("sensitive change %q carries values", c.Path)
+				}
+			}
+		}
+	})
+}
+
+func TestPropertyNoSecretInOutput(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		desired := drawConfig(t)
+		actual := drawState(t, desired)
+		p := Diff(desired, actual)
+		js, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs := []string{p.String(), string(js)}
+		for _, a := range p.Actions {
+			outs = append(outs, a.String(), a.LogValue().String())
+		}
+		all := strings.Join(outs, "\n")
+		var secrets []string
+		for _, d := range desired.Targets {
+			secrets = append(secrets, d.Password.Reveal())
+		}
+		for _, r := range actual.Targets {
+			secrets = append(secrets, r.Target.Password.Reveal())
+		}
+		for _, s := range secrets {
+			if s != "" && strings.Contains(all, s) {
+				t.Fatalf("password %q appears in the output:\n%s", s, all)
+			}
+		}
+	})
+}
+
+func TestPropertyDeterministicAndPure(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		desired := drawConfig(t)
+		actual := drawState(t, desired)
+		desiredBefore := slices.Clone(desired.Targets)
+		actualBefore := slices.Clone(actual.Targets)
+
+		p1, p2 := Diff(desired, actual), Diff(desired, actual)
+		shuffled := State{Targets: rapid.Permutation(actual.Targets).Draw(t, "reorder")}
+		p3 := Diff(&spec.Config{Version: desired.Version, Targets: rapid.Permutation(desired.Targets).Draw(t, "reorder desired")}, shuffled)
+
+		if !slices.Equal(desired.Targets, desiredBefore) || !slices.Equal(actual.Targets, actualBefore) {
+			t.Fatal("Diff modified its input")
+		}
+		if !reflect.DeepEqual(p1, p2) || !reflect.DeepEqual(p1, p3) {
+			t.Fatalf("plans differ:\n%s\n%s\n%s", p1, p2, p3)
+		}
+		j1, _ := json.Marshal(p1)
+		j2, _ := json.Marshal(p2)
+		if p1.String() != p2.String() || string(j1) != string(j2) {
+			t.Fatal("renderings differ between runs")
+		}
+		var back Plan
+		if err := json.Unmarshal(j1, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.String() != p1.String() {
+			t.Fatalf("decoded plan renders\n%s\nwant\n%s", back, p1)
+		}
+	})
+}
