@@ -2,4 +2,10 @@ module github.com/fleare-manager/fleare-manager
 
 go 1.26
 
-require pgregory.net/rapid v1.3.0
+require (
+	github.com/fsnotify/fsnotify v1.10.1
+	go.uber.org/goleak v1.3.0
+	pgregory.net/rapid v1.3.0
+)
+
+require golang.org/x/sys v0.13.0 // indirect
