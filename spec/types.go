@@ -1,6 +1,10 @@
 package spec
 
-import "time"
+import (
+	"net"
+	"strconv"
+	"time"
+)
 
 // Version is the only configuration format version this package reads.
 const Version = 1
@@ -109,3 +113,7 @@ type Retry struct {
 	// attempts. Default 10s.
 	Interval time.Duration
 }
+
+// Addr returns the target's address in host:port form, with an IPv6 host in
+// brackets, as net.Dial takes it.
+func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
