@@ -1,8 +1,74 @@
-// Package spec holds fleare-manager's configuration: the types of a resolved
-// desired state, and (in later files) the YAML parsing and validation that
-// produce it.
+// Package spec holds fleare-manager's configuration: the YAML file format,
+// its strict parsing and validation, and the resolved desired state it
+// produces.
 //
 // A Config is a plain value. Its Targets are sorted by name and every field
 // has had its default applied, so code downstream never looks at defaults.
 // Credentials are held in a Secret, which prints as a mask.
+//
+// # The file
+//
+//	# yaml-language-server: $schema=schema.json
+//	version: 1
+//	defaults:                 # every target key but host; each overridable
+//	  username: app
+//	  password: ${FLEARE_PASSWORD}
+//	  pool: {size: 4}
+//	targets:
+//	  cache-primary:
+//	    host: 10.0.0.5
+//	    pool: {size: 8}       # merges with defaults: max_queue still applies
+//	    timeouts: {connect: 5s, request: 2s}
+//	  sessions:
+//	    host: sessions.internal
+//	    password_file: secrets/sessions   # replaces the default password
+//
+// A target's settings come from the target, else from defaults, else from
+// the built-in Default* constants; nested maps (pool, timeouts, retry) merge
+// key by key. Credentials are the exception: a target that sets password or
+// password_file takes both from itself. Setting both in one place is an
+// error, and so is a password without a username once merged. targets: {}
+// is a valid configuration with no targets; a file without a targets key is
+// an error.
+//
+// Every scalar value may reference environment variables: ${NAME},
+// ${NAME:-default} (default used when NAME is unset or empty) and $$ for a
+// literal $. Any other $ is an error, as is an unset variable without a
+// default. Expansion happens after YAML parsing and before type conversion,
+// so port: ${PORT} works and a value cannot inject YAML. Keys, and so target
+// names, are never expanded.
+//
+// Durations use Go syntax (30s, 1m30s, 250ms); a bare number is rejected
+// with a hint, since the official clients' options are in milliseconds.
+// Values outside their bounds are rejected, never clamped. YAML aliases and
+// merge keys are not supported: put shared settings under defaults.
+//
+// A relative password_file is resolved against the configuration file's
+// directory. Parse checks that it is readable and not empty, but the Target
+// keeps only the path: Target.ResolvePassword reads the file at every
+// connect, so a rotated secret is used without a reload.
+//
+// # Errors
+//
+// Parse reports every problem in a file at once, each as an *Error whose
+// text reads file:line:col: target "name": field: what is wrong (what is
+// allowed):
+//
+//	cfg, err := spec.Load("/etc/fleare-manager/config.yaml")
+//	if err != nil {
+//		for _, e := range spec.Errors(err) {
+//			log.Printf("%s:%d: %s", e.File, e.Line, e.Msg)
+//		}
+//		return err
+//	}
+//	for _, t := range cfg.Targets {
+//		fmt.Println(t.Name, t.Addr(), t.Fingerprint())
+//	}
+//
+// No error, String, fmt verb, JSON or YAML rendering of these types shows a
+// password; Marshal renders a Config back to the file format with each
+// password masked.
+//
+// The file format is also described by schema.json at the repository root
+// (JSON Schema draft-07), for editors through yaml-language-server.
 package spec

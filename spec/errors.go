@@ -1,0 +1,154 @@
+package spec
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/go-multierror"
+	"go.yaml.in/yaml/v3"
+)
+
+// Error is one problem in a configuration file, with its place. Parse and
+// Load return every problem they find, each as an *Error, aggregated in a
+// *multierror.Error and sorted by position; Errors extracts them.
+//
+// Its text is "file:line:col: target "name": field: what is wrong (what is
+// allowed)", leaving out the parts that are empty. No Error ever contains a
+// password.
+type Error struct {
+	// File is the name the configuration was parsed under.
+	File string
+	// Line and Column are 1-based; 0 when unknown (some YAML syntax errors
+	// carry only a line).
+	Line, Column int
+	// Target is the name of the target the problem is in, or "" outside
+	// the targets section.
+	Target string
+	// Field is the key path of the value at fault, relative to the target
+	// ("pool.size") or, outside a target, to the top of the file
+	// ("defaults.pool.size", "version"). Empty when the problem is not about
+	// one key.
+	Field string
+	// Msg says what is wrong and what is allowed.
+	Msg string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Line))
+		if e.Column > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(e.Column))
+		}
+	}
+	b.WriteString(": ")
+	if e.Target != "" {
+		b.WriteString("target ")
+		b.WriteString(strconv.Quote(e.Target))
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors returns the *Error values in err, in the order Parse sorted them
+// (by line, then column). It returns nil when err holds none, as for an I/O
+// error from Load.
+func Errors(err error) []*Error {
+	var list []*Error
+	var me *multierror.Error
+	if errors.As(err, &me) {
+		for _, e := range me.Errors {
+			var se *Error
+			if errors.As(e, &se) {
+				list = append(list, se)
+			}
+		}
+		return list
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		list = append(list, se)
+	}
+	return list
+}
+
+// formatErrors is the multierror format: one problem per line, so that each
+// line starts with file:line:col as compilers and editors expect.
+func formatErrors(es []error) string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// scope says where in the file a decoder is, for the errors it reports.
+type scope struct {
+	target   string // target name; "" outside targets
+	defaults bool   // inside the defaults section
+	parent   string // key of the nested map being decoded ("pool"); "" at a target's top
+}
+
+// path returns the Error.Field of key (which may be "") in scope sc.
+func (sc scope) path(key string) string {
+	p := sc.parent
+	switch {
+	case p == "":
+		p = key
+	case key != "":
+		p += "." + key
+	}
+	if sc.defaults {
+		if p == "" {
+			return "defaults"
+		}
+		return "defaults." + p
+	}
+	return p
+}
+
+// problems collects the errors of one parse.
+type problems struct {
+	file string
+	list []*Error
+}
+
+// add records a problem at node n (which may be nil for "no position").
+// field is the key at fault, in the scope's map.
+func (p *problems) add(n *yaml.Node, sc scope, field, format string, args ...any) {
+	e := &Error{File: p.file, Target: sc.target, Field: sc.path(field), Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	p.list = append(p.list, e)
+}
+
+// err returns nil, or every problem sorted by position as a *multierror.Error.
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(p.list, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	me := &multierror.Error{ErrorFormat: formatErrors, Errors: make([]error, len(p.list))}
+	for i, e := range p.list {
+		me.Errors[i] = e
+	}
+	return me
+}

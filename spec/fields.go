@@ -1,0 +1,231 @@
+package spec
+
+import (
+	"strconv"
+	"strings"
+)
+
+// kind is the type of value a key takes.
+type kind uint8
+
+const (
+	kindString   kind = iota // host, username
+	kindSecret               // password: a string never echoed in errors
+	kindPath                 // password_file: a string naming a file
+	kindInt                  // an integer within [min, max]
+	kindDuration             // a Go duration, at least min nanoseconds
+	kindMap                  // a nested mapping of children
+)
+
+// slot indexes one setting in a layer.
+type slot uint8
+
+const (
+	slotHost slot = iota
+	slotPort
+	slotUsername
+	slotPassword
+	slotPasswordFile
+	slotPoolSize
+	slotMaxQueue
+	slotConnect
+	slotRequest
+	slotDrain
+	slotMaxRetries
+	slotInterval
+	numSlots
+)
+
+// field describes one key of a target (or of defaults), in the single table
+// that the parser walks and the schema test compares with schema.json.
+type field struct {
+	key        string
+	kind       kind
+	slot       slot    // where a leaf is stored; unused for maps
+	min, max   int64   // bounds of an int; min of a duration (0 or 1 ns)
+	hint       string  // added to range errors
+	goField    string  // the Target field a leaf fills, checked by tests
+	targetOnly bool    // not allowed in defaults
+	children   []field // keys of a map
+}
+
+// maxFields bounds the number of keys of one map in the tables below.
+const maxFields = 16
+
+// targetFields is every key a target accepts. defaults accepts the same keys
+// except those marked targetOnly.
+var targetFields = []field{
+	{key: "host", kind: kindString, slot: slotHost, goField: "Host", targetOnly: true},
+	{key: "port", kind: kindInt, slot: slotPort, min: MinPort, max: MaxPort, goField: "Port"},
+	{key: "username", kind: kindString, slot: slotUsername, goField: "Username"},
+	{key: "password", kind: kindSecret, slot: slotPassword, goField: "Password"},
+	{key: "password_file", kind: kindPath, slot: slotPasswordFile, goField: "PasswordFile"},
+	{key: "pool", kind: kindMap, children: []field{
+		{key: "size", kind: kindInt, slot: slotPoolSize, min: MinPoolSize, max: MaxPoolSize, goField: "Pool.Size"},
+		{key: "max_queue", kind: kindInt, slot: slotMaxQueue, min: 0, max: MaxMaxQueue,
+			hint: "; 0 means callers never wait", goField: "Pool.MaxQueue"},
+	}},
+	{key: "timeouts", kind: kindMap, children: []field{
+		{key: "connect", kind: kindDuration, slot: slotConnect, min: 1, goField: "Timeouts.Connect"},
+		{key: "request", kind: kindDuration, slot: slotRequest, min: 1, goField: "Timeouts.Request"},
+		{key: "drain", kind: kindDuration, slot: slotDrain, min: 0, goField: "Timeouts.Drain"},
+	}},
+	{key: "retry", kind: kindMap, children: []field{
+		{key: "max_retries", kind: kindInt, slot: slotMaxRetries, min: 0, max: MaxMaxRetries, goField: "Retry.MaxRetries"},
+		{key: "interval", kind: kindDuration, slot: slotInterval, min: 1, goField: "Retry.Interval"},
+	}},
+}
+
+// topKeys is every key the top level of a file accepts.
+var topKeys = []string{"version", "defaults", "targets"}
+
+// aliases maps the names other Fleare configurations use (the official
+// clients' camelCase options, common misspellings) to the path of our key,
+// for "did you mean" hints. Keys are normalised by normKey.
+var aliases = map[string]string{
+	"poolsize":       "pool.size",
+	"size":           "pool.size",
+	"connections":    "pool.size",
+	"maxqueue":       "pool.max_queue",
+	"maxqueuesize":   "pool.max_queue",
+	"queuesize":      "pool.max_queue",
+	"connecttimeout": "timeouts.connect",
+	"dialtimeout":    "timeouts.connect",
+	"requesttimeout": "timeouts.request",
+	"timeout":        "timeouts.request",
+	"draintimeout":   "timeouts.drain",
+	"drain":          "timeouts.drain",
+	"maxretries":     "retry.max_retries",
+	"retries":        "retry.max_retries",
+	"retryinterval":  "retry.interval",
+	"interval":       "retry.interval",
+	"user":           "username",
+	"pass":           "password",
+	"passwd":         "password",
+	"pwd":            "password",
+	"passwordfile":   "password_file",
+	"passfile":       "password_file",
+	"hostname":       "host",
+	"address":        "host",
+	"addr":           "host",
+	"server":         "host",
+}
+
+// normKey lower-cases k and drops '_' and '-', so that poolSize, pool_size
+// and pool-size compare equal.
+func normKey(k string) string {
+	var b strings.Builder
+	b.Grow(len(k))
+	for i := range len(k) {
+		c := k[i]
+		switch {
+		case c == '_' || c == '-':
+		case 'A' <= c && c <= 'Z':
+			b.WriteByte(c + 'a' - 'A')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// suggest returns a "did you mean" hint for an unknown key found in a map
+// whose keys are fields, under the key parent ("" for a target's top, "pool"
+// in its pool), or "" when nothing is close.
+func suggest(key string, fields []field, parent string, inDefaults bool) string {
+	prefix := ""
+	if parent != "" {
+		prefix = parent + "."
+	}
+	if p, ok := aliases[normKey(key)]; ok && !(inDefaults && p == "host") {
+		if rel, ok := strings.CutPrefix(p, prefix); ok {
+			if parent, child, nested := strings.Cut(rel, "."); nested {
+				return "did you mean " + strconv.Quote(child) + " under " + strconv.Quote(parent) + "?"
+			}
+			return "did you mean " + strconv.Quote(rel) + "?"
+		}
+		if parent, child, nested := strings.Cut(p, "."); nested && prefix != "" {
+			return "did you mean " + strconv.Quote(child) + " under " + strconv.Quote(parent) + "?"
+		}
+	}
+	best, bestDist := "", 3
+	for _, f := range fields {
+		if inDefaults && f.targetOnly {
+			continue
+		}
+		if d := editDistance(normKey(key), normKey(f.key)); d < bestDist && d <= max(1, len(f.key)/3) {
+			best, bestDist = f.key, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return "did you mean " + strconv.Quote(best) + "?"
+}
+
+// suggestTop is suggest for the top level of a file.
+func suggestTop(key string) string {
+	for _, k := range topKeys {
+		if d := editDistance(normKey(key), k); d <= 2 {
+			return "did you mean " + strconv.Quote(k) + "?"
+		}
+	}
+	if _, ok := aliases[normKey(key)]; ok || fieldIndex(targetFields, key) >= 0 {
+		return "target settings go under a target in targets, or under defaults"
+	}
+	return ""
+}
+
+// allowedKeys lists the keys of fields, for error messages.
+func allowedKeys(fields []field, inDefaults bool) string {
+	var b strings.Builder
+	for _, f := range fields {
+		if inDefaults && f.targetOnly {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.key)
+	}
+	return b.String()
+}
+
+// fieldIndex returns the index of the field named key, or -1.
+func fieldIndex(fields []field, key string) int {
+	for i := range fields {
+		if fields[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// editDistance is the optimal string alignment distance between a and b, in
+// bytes: insertions, deletions, substitutions and transpositions of adjacent
+// bytes each cost 1, so "prot" is one edit from "port".
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return max(len(a), len(b))
+	}
+	// rows[i%3] holds row i of the dynamic-programming table.
+	var rows [3][65]int
+	for j := range len(b) + 1 {
+		rows[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur, prev, prev2 := &rows[i%3], &rows[(i-1)%3], &rows[(i+1)%3]
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+	}
+	return rows[len(a)%3][len(b)]
+}

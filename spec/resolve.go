@@ -1,0 +1,147 @@
+package spec
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// resolve builds the target called name (whose key node is key) from its
+// own layer, the defaults layer def and the built-in defaults, and checks
+// what only the merged target can tell.
+func (d *decoder) resolve(name string, key *yaml.Node, def, own *layer) Target {
+	sc := scope{target: name}
+	if own[slotHost].node == nil {
+		d.add(key, sc, "host", "missing; every target needs a host name or IP address")
+	}
+	get := func(s slot) *setting {
+		if own[s].node != nil {
+			return &own[s]
+		}
+		return &def[s]
+	}
+	// A target's password or password_file replaces both of the defaults'.
+	creds := def
+	if own[slotPassword].node != nil || own[slotPasswordFile].node != nil {
+		creds = own
+	}
+	t := Target{
+		Name:         name,
+		Host:         own[slotHost].s,
+		Port:         intOr(get(slotPort), DefaultPort),
+		Username:     get(slotUsername).s,
+		Password:     NewSecret(creds[slotPassword].s),
+		PasswordFile: creds[slotPasswordFile].s,
+		Pool: Pool{
+			Size:     intOr(get(slotPoolSize), DefaultPoolSize),
+			MaxQueue: intOr(get(slotMaxQueue), DefaultMaxQueue),
+		},
+		Timeouts: Timeouts{
+			Connect: durOr(get(slotConnect), DefaultConnectTimeout),
+			Request: durOr(get(slotRequest), DefaultRequestTimeout),
+			Drain:   durOr(get(slotDrain), DefaultDrainTimeout),
+		},
+		Retry: Retry{
+			MaxRetries: intOr(get(slotMaxRetries), DefaultMaxRetries),
+			Interval:   durOr(get(slotInterval), DefaultRetryInterval),
+		},
+	}
+	if (!t.Password.IsZero() || t.PasswordFile != "") && t.Username == "" {
+		d.usernameMissing(key, sc, def, own)
+	}
+	return t
+}
+
+// usernameMissing reports a password without a username: at the target,
+// or once at the defaults when the target sets none of the three keys.
+func (d *decoder) usernameMissing(key *yaml.Node, sc scope, def, own *layer) {
+	const msg = `a password is set but username is empty; the server authenticates both (set username, or write password: "" for no authentication)`
+	if own[slotUsername].node != nil || own[slotPassword].node != nil || own[slotPasswordFile].node != nil {
+		d.add(key, sc, "", msg)
+		return
+	}
+	if d.defaultsCreds {
+		return
+	}
+	d.defaultsCreds = true
+	at := def[slotPassword].node
+	if at == nil {
+		at = def[slotPasswordFile].node
+	}
+	d.add(at, scope{defaults: true}, "", msg+"; targets that set no username inherit this")
+}
+
+// credentials reports a layer that sets both password and password_file.
+func (d *decoder) credentials(l *layer, sc scope) {
+	pw, pf := l[slotPassword].node, l[slotPasswordFile].node
+	if pw == nil || pf == nil {
+		return
+	}
+	later := pf
+	if pw.Line > pf.Line || (pw.Line == pf.Line && pw.Column > pf.Column) {
+		later = pw
+	}
+	d.add(later, sc, "", "password and password_file are both set; use one")
+}
+
+func intOr(s *setting, def int) int {
+	if s.node == nil {
+		return def
+	}
+	return int(s.n)
+}
+
+func durOr(s *setting, def time.Duration) time.Duration {
+	if s.node == nil {
+		return def
+	}
+	return s.d
+}
+
+// nameProblem returns what is wrong with a target name, or "".
+func nameProblem(name string) string {
+	ok := name != "" && len(name) <= MaxNameLen && isAlnum(name[0])
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = isAlnum(c) || c == '-' || c == '_' || c == '.'
+	}
+	if ok {
+		return ""
+	}
+	return "invalid target name; use 1-63 ASCII letters, digits, '-', '_' and '.', starting with a letter or digit (names become metric labels and command arguments)"
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// hostProblem returns what is wrong with a host, or "".
+func hostProblem(h string) string {
+	if h == "" {
+		return "is empty; must be a host name or IP address"
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return ""
+	}
+	if strings.Contains(h, "://") {
+		return quoteShort(h) + " is a URL; must be a host name or IP address (the port goes in port)"
+	}
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		return quoteShort(h) + " includes a port; write host: " + quoteShort(host) + " and port: " + port
+	}
+	if strings.HasPrefix(h, "[") {
+		return quoteShort(h) + " has brackets; write an IPv6 address without them"
+	}
+	ok := len(h) <= 253
+	for i := 0; ok && i < len(h); i++ {
+		c := h[i]
+		ok = isAlnum(c) || c == '-' || c == '.' || c == '_'
+	}
+	if !ok {
+		return quoteShort(h) + " is not a host name or IP address (a name is at most 253 ASCII letters, digits, '-', '.' and '_')"
+	}
+	return ""
+}
