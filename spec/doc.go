@@ -27,7 +27,9 @@
 // the built-in Default* constants; nested maps (pool, timeouts, retry) merge
 // key by key. Credentials are the exception: a target that sets password or
 // password_file takes both from itself. Setting both in one place is an
-// error. targets: {} is a valid configuration with no targets.
+// error, and so is a password without a username once merged. targets: {}
+// is a valid configuration with no targets; a file without a targets key is
+// an error.
 //
 // Every scalar value may reference environment variables: ${NAME},
 // ${NAME:-default} (default used when NAME is unset or empty) and $$ for a

@@ -36,16 +36,6 @@ const (
 	numSlots
 )
 
-// Bounds enforced by validation in addition to those in types.go.
-const (
-	// MaxMaxQueue is the largest accepted pool.max_queue.
-	MaxMaxQueue = 1_000_000
-	// MaxMaxRetries is the largest accepted retry.max_retries.
-	MaxMaxRetries = 1000
-	// MaxNameLen is the longest accepted target name.
-	MaxNameLen = 63
-)
-
 // field describes one key of a target (or of defaults), in the single table
 // that the parser walks and the schema test compares with schema.json.
 type field struct {

@@ -94,12 +94,14 @@ func schemaFaults(err error) []string {
 	var locs []string
 	var walk func(*jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
-		// The causes of a bad property name are located in the name.
-		if _, ok := e.ErrorKind.(*jskind.PropertyNames); ok || len(e.Causes) == 0 {
-			locs = append(locs, "/"+strings.Join(e.InstanceLocation, "/"))
-		}
+		// The causes of a bad property name are located in the name, so a
+		// propertyNames fault is reported at the object instead.
 		if _, ok := e.ErrorKind.(*jskind.PropertyNames); ok {
+			locs = append(locs, propertyNamesLocation(e))
 			return
+		}
+		if len(e.Causes) == 0 {
+			locs = append(locs, "/"+strings.Join(e.InstanceLocation, "/"))
 		}
 		for _, c := range e.Causes {
 			walk(c)
@@ -110,6 +112,18 @@ func schemaFaults(err error) []string {
 	}
 	slices.Sort(locs)
 	return slices.Compact(locs)
+}
+
+// propertyNamesLocation returns the instance location of a propertyNames
+// fault. The library's InstanceLocation for it is unreliable (about one run in
+// ten it names a sibling property, as if the slice were shared), so the
+// location is read from the schema location instead: the keyword sits at
+// .../properties/<name>/propertyNames, and every schema object on the way is a
+// plain properties entry.
+func propertyNamesLocation(e *jsonschema.ValidationError) string {
+	_, frag, _ := strings.Cut(e.SchemaURL, "#")
+	frag = strings.TrimSuffix(frag, "/propertyNames")
+	return strings.ReplaceAll(frag, "/properties/", "/")
 }
 
 // schemaWant reads the "# schema:" line of an example.

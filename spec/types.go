@@ -28,6 +28,12 @@ const (
 	MaxPort     = 65535
 	MinPoolSize = 1
 	MaxPoolSize = 1024
+	// MaxMaxQueue bounds Pool.MaxQueue (whose minimum is 0).
+	MaxMaxQueue = 1_000_000
+	// MaxMaxRetries bounds Retry.MaxRetries (whose minimum is 0).
+	MaxMaxRetries = 1000
+	// MaxNameLen bounds the length of a target name.
+	MaxNameLen = 63
 )
 
 // Config is a resolved, validated desired state: every default applied and
@@ -60,19 +66,23 @@ func (c *Config) Lookup(name string) (Target, bool) {
 // comparable value: two targets are the same desired state exactly when they
 // are ==.
 type Target struct {
-	// Name is the target's key in the file.
+	// Name is the target's key in the file: 1-63 ASCII letters, digits,
+	// '-', '_' and '.', starting with a letter or digit.
 	Name string
 	// Host is a host name or IP address; never empty.
 	Host string
 	// Port is the server's TCP port, 1-65535. Default 9219.
 	Port int
 	// Username for the auth frame; empty when the server runs without auth.
+	// Never empty when a password or password file is set. Default "".
 	Username string
 	// Password for the auth frame. Empty when PasswordFile is set.
+	// Default none.
 	Password Secret
 	// PasswordFile, when set, names a file whose content (trailing newline
 	// trimmed) is the password. It is read again at every connect, so a
-	// rotated secret is used without a reload.
+	// rotated secret is used without a reload (see ResolvePassword). An
+	// absolute path once parsed. Default none.
 	PasswordFile string
 	// Pool sizes the connection pool.
 	Pool Pool
@@ -87,30 +97,33 @@ type Pool struct {
 	// Size is the number of connections kept open, 1-1024. Default 10.
 	Size int
 	// MaxQueue bounds the callers waiting for a connection when all are in
-	// use; one more gets an error at once. Default 1024.
+	// use; one more gets an error at once. 0-1,000,000; 0 means callers
+	// never wait. Default 1024.
 	MaxQueue int
 }
 
 // Timeouts bound the phases of a connection's life.
 type Timeouts struct {
-	// Connect bounds one dial plus authentication. Default 30s.
+	// Connect bounds one dial plus authentication; positive. Default 30s.
 	Connect time.Duration
 	// Request bounds one request, including the wait for a free connection,
-	// when the caller's context has no earlier deadline. Default 30s.
+	// when the caller's context has no earlier deadline; positive.
+	// Default 30s.
 	Request time.Duration
 	// Drain bounds how long a pool being closed or replaced waits for
-	// borrowed connections to come back before closing them. Default 10s.
+	// borrowed connections to come back before closing them; 0 closes
+	// them at once. Default 10s.
 	Drain time.Duration
 }
 
 // Retry paces dial attempts after a failure.
 type Retry struct {
 	// MaxRetries is how many times a connect is retried before it is
-	// reported as failed (the pool keeps retrying in the background).
-	// Default 3.
+	// reported as failed (the pool keeps retrying in the background),
+	// 0-1000. Default 3.
 	MaxRetries int
 	// Interval is the base of the jittered exponential backoff between
-	// attempts. Default 10s.
+	// attempts; positive. Default 10s.
 	Interval time.Duration
 }
 
