@@ -25,6 +25,7 @@ type Client struct {
 	addr       string
 	initErr    error        // invalid host, port or options; returned by Connect
 	reqTimeout atomic.Int64 // Options.RequestTimeout in ns, read by every request
+	waitNanos  atomic.Int64 // total time requests spent waiting for a connection
 	emitMu     sync.Mutex   // serialises event delivery
 
 	mu sync.Mutex

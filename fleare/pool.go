@@ -169,10 +169,7 @@ func (c *Client) wait(ctx context.Context, deadline time.Time, ch chan handoff) 
 }
 
 func (c *Client) noteWait(start time.Time) {
-	d := time.Since(start)
-	c.mu.Lock()
-	c.counters.waitTime += d
-	c.mu.Unlock()
+	c.waitNanos.Add(int64(time.Since(start)))
 }
 
 // failWaitersLocked ends every wait with err.
