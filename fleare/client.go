@@ -1,0 +1,346 @@
+package fleare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client is a pool of connections to one Fleare server. It is safe for
+// concurrent use. Create it with NewClient, open it with Connect, and always
+// Close it: Close joins the Client's background goroutine.
+//
+// The pool dials in one background goroutine, one connection after another
+// (and, through a process-wide gate per address, never at the same time as
+// another Client dialing the same address). Failed dials are retried with
+// jittered exponential backoff; broken connections are closed and replaced;
+// idle ones are checked every HealthCheckInterval. The size changes live with
+// Resize.
+type Client struct {
+	addr       string
+	initErr    error        // invalid host, port or options; returned by Connect
+	reqTimeout atomic.Int64 // Options.RequestTimeout in ns, read by every request
+	waitNanos  atomic.Int64 // total time requests spent waiting for a connection
+	emitMu     sync.Mutex   // serialises event delivery
+
+	mu sync.Mutex
+	// Everything below is guarded by mu.
+	opts      Options // defaults applied
+	state     State
+	started   bool // Connect was called
+	closing   bool // Close was called
+	desired   int
+	open      int // connections in all: idle, in use, or being checked
+	dialing   int
+	idle      []*pconn // stack: the most recently used on top
+	all       map[*pconn]struct{}
+	waiters   waitQueue
+	streak    int // dial failures since the last successful dial
+	lastErr   error
+	lastErrAt time.Time
+	replacing int  // connections lost and not yet replaced
+	sweep     bool // a health check of idle connections is wanted
+	changed   chan struct{}
+	events    []Event
+	counters  counters
+	cancel    context.CancelFunc // stops the maintainer
+	maintDone chan struct{}      // closed when the maintainer has returned
+	closeDone chan struct{}      // closed when Close has finished
+
+	wake chan struct{} // capacity 1: pokes the maintainer
+}
+
+// NewClient returns a Client for the server at host:port. It does not dial:
+// call Connect. Invalid arguments are reported by Connect. o is copied; the
+// caller's value is never modified.
+func NewClient(host string, port int, o Options) *Client {
+	c := &Client{
+		addr:    net.JoinHostPort(host, strconv.Itoa(port)),
+		initErr: errors.Join(validateAddr(host, port), o.validate()),
+		opts:    o.withDefaults(),
+		all:     make(map[*pconn]struct{}),
+		changed: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+	c.desired = c.opts.PoolSize
+	c.reqTimeout.Store(int64(c.opts.RequestTimeout))
+	return c
+}
+
+// Addr returns the server's host:port.
+func (c *Client) Addr() string { return c.addr }
+
+// State returns the current state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Connect starts the pool and waits, as long as ctx allows, until it holds
+// PoolSize connections. It returns an error when 1+MaxRetries dials in a row
+// fail (wrapping the last dial error, e.g. an *AuthError); the Client keeps
+// dialing in the background with backoff, and is in state error if no
+// connection is open. When ctx ends first, Connect returns its error and the
+// pool goes on filling. Calling Connect again waits again; after Close it
+// returns ErrClosed.
+func (c *Client) Connect(ctx context.Context) error {
+	if c.initErr != nil {
+		return c.initErr
+	}
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if !c.started {
+		c.started = true
+		mctx, cancel := context.WithCancel(context.Background())
+		c.cancel = cancel
+		c.maintDone = make(chan struct{})
+		c.transitionLocked(StateConnecting, EventConnecting)
+		go c.maintain(mctx)
+	}
+	c.unlock()
+	return c.waitConnected(ctx)
+}
+
+func (c *Client) waitConnected(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		switch {
+		case c.closing:
+			c.mu.Unlock()
+			return ErrClosed
+		case c.open >= c.desired:
+			c.mu.Unlock()
+			return nil
+		case c.streak >= 1+c.opts.MaxRetries:
+			err := fmt.Errorf("fleare: connect to %s: %d dial attempt(s) in a row failed (%d of %d connections open): %w",
+				c.addr, c.streak, c.open, c.desired, c.lastErr)
+			c.mu.Unlock()
+			return err
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("fleare: connect to %s: waiting for the pool to fill: %w", c.addr, ctx.Err())
+		}
+	}
+}
+
+// signalChangedLocked wakes everything waiting on the pool's counts.
+func (c *Client) signalChangedLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// wakeLocked pokes the maintainer without blocking.
+func (c *Client) wakeLocked() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close shuts the Client down. Waiting callers fail at once with ErrClosed,
+// idle connections are closed, and new requests fail with ErrClosed.
+// Requests in flight may finish until ctx ends; then their connections are
+// closed under them (they fail with a *ConnError) and Close returns a
+// *CloseError saying how many. Close joins the background goroutine, emits
+// close, and is idempotent: a second call waits for the first to finish and
+// returns nil.
+func (c *Client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closing {
+		done := c.closeDone
+		c.mu.Unlock()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("fleare: close %s: %w", c.addr, ctx.Err())
+		}
+	}
+	idle := c.beginCloseLocked()
+	cancel, maintDone := c.cancel, c.maintDone
+	c.unlock()
+
+	for _, pc := range idle {
+		pc.conn.kill()
+	}
+	if cancel != nil {
+		cancel()
+		<-maintDone
+	}
+	forced := c.drain(ctx)
+
+	c.mu.Lock()
+	c.transitionLocked(StateDisconnected)
+	c.emitLocked(EventClose, nil)
+	close(c.closeDone)
+	c.unlock()
+	if forced > 0 {
+		return &CloseError{Forced: forced, Err: ctx.Err()}
+	}
+	return nil
+}
+
+// beginCloseLocked marks the Client closing, fails the waiters, and takes
+// the idle connections out of the pool for the caller to close.
+func (c *Client) beginCloseLocked() []*pconn {
+	c.closing = true
+	c.closeDone = make(chan struct{})
+	c.signalChangedLocked() // wakes Connect
+	c.transitionLocked(StateDisconnecting)
+	c.failWaitersLocked(ErrClosed)
+	idle := c.idle
+	c.idle = nil
+	for _, pc := range idle {
+		c.removeLocked(pc, reasonShutdown, nil)
+	}
+	return idle
+}
+
+// drain waits until every borrowed connection is back, or until ctx ends,
+// when it closes the ones still out and returns how many.
+func (c *Client) drain(ctx context.Context) int {
+	for {
+		c.mu.Lock()
+		if c.open == 0 {
+			c.mu.Unlock()
+			return 0
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+			continue
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		busy := make([]*pconn, 0, len(c.all))
+		for pc := range c.all {
+			busy = append(busy, pc)
+			c.removeLocked(pc, reasonForced, nil)
+		}
+		c.unlock()
+		for _, pc := range busy {
+			pc.conn.kill()
+		}
+		return len(busy)
+	}
+}
+
+// Resize sets the number of connections the pool keeps, live. Growing dials
+// the new connections one after another in the background. Shrinking closes
+// idle connections at once and busy ones as they are returned: no request in
+// flight fails because of a resize. n must be at least 1.
+func (c *Client) Resize(n int) error {
+	if n < 1 {
+		return fmt.Errorf("fleare: resize %s to %d: size must be at least 1", c.addr, n)
+	}
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.desired = n
+	victims := c.shrinkIdleLocked()
+	c.replacing = min(c.replacing, max(0, c.desired-c.open))
+	c.signalChangedLocked()
+	c.wakeLocked()
+	c.unlock()
+	for _, pc := range victims {
+		pc.conn.kill()
+	}
+	return nil
+}
+
+// shrinkIdleLocked removes idle connections, least recently used first,
+// while the pool is above its desired size, and returns them for closing.
+func (c *Client) shrinkIdleLocked() []*pconn {
+	k := min(len(c.idle), c.open-c.desired)
+	if k <= 0 {
+		return nil
+	}
+	victims := make([]*pconn, k)
+	copy(victims, c.idle[:k])
+	n := copy(c.idle, c.idle[k:])
+	clear(c.idle[n:])
+	c.idle = c.idle[:n]
+	for _, pc := range victims {
+		c.removeLocked(pc, reasonResize, nil)
+	}
+	return victims
+}
+
+// Update applies new options in place, without touching open connections:
+// PoolSize (as Resize), MaxQueue, ConnectTimeout, RequestTimeout,
+// MaxRetries, RetryInterval, HealthCheckInterval, OnEvent, and new
+// PasswordFunc or Dialer functions (used by the next dials). A change of
+// Username or Password, or adding or removing PasswordFunc or Dialer,
+// needs new connections: Update then changes nothing and returns an error
+// wrapping ErrNotInPlace.
+func (c *Client) Update(o Options) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	o = o.withDefaults()
+	c.mu.Lock()
+	cur := c.opts
+	var field string
+	switch {
+	case o.Username != cur.Username:
+		field = "Username"
+	case o.Password != cur.Password:
+		field = "Password"
+	case (o.PasswordFunc == nil) != (cur.PasswordFunc == nil):
+		field = "PasswordFunc"
+	case (o.Dialer == nil) != (cur.Dialer == nil):
+		field = "Dialer"
+	}
+	if field != "" {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrNotInPlace, field)
+	}
+	c.opts = o
+	c.reqTimeout.Store(int64(o.RequestTimeout))
+	resize := o.PoolSize != c.desired
+	c.wakeLocked()
+	c.mu.Unlock()
+	if resize {
+		return c.Resize(o.PoolSize)
+	}
+	return nil
+}
+
+// Do sends one command on a pooled connection and returns the result of its
+// "Ok" reply, or a *ServerError for an "Error" reply. ctx and RequestTimeout
+// (whichever ends first) bound the whole call, including the wait for a
+// connection.
+//
+// Errors that mean the request was never sent: ErrClosed (the Client was
+// closed before the request got a connection; only then), ErrQueueFull,
+// ErrNotConnected, ErrUnavailable, and a *TimeoutError with Op "acquire".
+// A request that fails on the wire returns a *ConnError or *TimeoutError
+// instead; see SafeToRetry.
+func (c *Client) Do(ctx context.Context, command string, args ...string) ([]byte, error) {
+	now := time.Now()
+	deadline := requestDeadline(ctx, now, time.Duration(c.reqTimeout.Load()))
+	pc, err := c.acquire(ctx, deadline, now)
+	if err != nil {
+		c.countFailure(err)
+		return nil, err
+	}
+	res, err := pc.conn.do(ctx, deadline, command, args)
+	c.release(pc, err, now)
+	return res, err
+}

@@ -1,0 +1,63 @@
+// Package fleare is a client for the Fleare in-memory key-value server: a
+// pool of authenticated connections that can be resized while in use, with
+// typed errors, lifecycle events and statistics.
+//
+// # Usage
+//
+//	c := fleare.NewClient("10.0.0.5", 9219, fleare.Options{
+//		PoolSize: 8,
+//		Username: "root",
+//		Password: os.Getenv("FLEARE_PASSWORD"),
+//		OnEvent:  func(e fleare.Event) { log.Print(e) },
+//	})
+//	defer c.Close(context.Background())
+//	if err := c.Connect(ctx); err != nil {
+//		return err // the Client keeps dialing in the background
+//	}
+//	if err := c.Set(ctx, "greeting", "hello"); err != nil {
+//		return err
+//	}
+//	v, err := c.Get(ctx, "greeting")
+//
+// Anything else goes through Do, which returns the reply's result:
+//
+//	res, err := c.Do(ctx, "LIST.PUSH", "queue", "job-1")
+//
+// A single connection without a pool is available through Dial; it also
+// pipelines (Conn.Pipeline).
+//
+// # Connections
+//
+// The Fleare server authenticates new connections one at a time and strands
+// connections that arrive together, so every connection this package opens
+// to an address waits for the previous one to that address to finish its
+// dial and authentication. The gate is process-wide: many Clients aimed at
+// one server dial one after another. A Client dials in one background
+// goroutine; a failed dial is retried with jittered exponential backoff
+// (RetryInterval doubling up to MaxBackoff); a connection that breaks, times
+// out or whose request is canceled mid-flight is closed, never reused, and
+// replaced. Idle connections are checked for a vanished peer every
+// HealthCheckInterval and before reuse after a second of idleness.
+//
+// Requests wait for a free connection in FIFO order, at most MaxQueue of
+// them, each bounded by its context and RequestTimeout. Resize changes the
+// pool size live: growing dials in the background, shrinking closes idle
+// connections first and busy ones when they come back.
+//
+// # Errors
+//
+// Sentinels name states (ErrClosed, ErrQueueFull, ErrUnavailable,
+// ErrNotConnected, ErrTimeout, ErrBroken, ErrAuth) and types carry data
+// (*ServerError for an "Error" reply, *AuthError, *TimeoutError,
+// *ConnError, *FrameError, *CloseError); test them with errors.Is and
+// errors.As. ErrClosed is returned only for a request that was never sent;
+// SafeToRetry reports more generally whether a failed request can be sent
+// again without running it twice. No error, event or String output contains
+// the password.
+//
+// # Events
+//
+// Options.OnEvent receives client-level events named as in the official
+// Fleare clients (connecting, connected, disconnected, error, close,
+// stateChanged); see Event for their order.
+package fleare

@@ -1,0 +1,170 @@
+package fleare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Defaults applied to zero-valued Options fields. They follow the official
+// Fleare clients.
+const (
+	DefaultPoolSize            = 10
+	DefaultMaxQueue            = 1024
+	DefaultConnectTimeout      = 30 * time.Second
+	DefaultRequestTimeout      = 30 * time.Second
+	DefaultMaxRetries          = 3
+	DefaultRetryInterval       = 10 * time.Second
+	DefaultHealthCheckInterval = time.Second
+	// MaxBackoff caps the delay between two dial attempts, unless
+	// RetryInterval is itself larger.
+	MaxBackoff = 30 * time.Second
+)
+
+// Options configure a Client, or a single Conn given to Dial (which uses only
+// the credentials, ConnectTimeout, RequestTimeout and Dialer). A zero field
+// takes its default; NewClient copies the struct and never writes to the
+// caller's value.
+type Options struct {
+	// PoolSize is the number of connections the Client keeps open. Default 10.
+	PoolSize int
+	// MaxQueue bounds the callers that may wait for a connection when all are
+	// busy; the next one fails at once with ErrQueueFull. Default 1024.
+	MaxQueue int
+
+	// Username for the auth frame. Leave it and the password empty for a
+	// server that runs without auth.
+	Username string
+	// Password for the auth frame. Never printed: not in errors, events,
+	// logs, nor by String.
+	Password string
+	// PasswordFunc, when set, is called at every dial instead of reading
+	// Password, so that a rotated secret is picked up by new connections. Its
+	// error fails the dial. Default nil.
+	PasswordFunc func() (string, error)
+
+	// ConnectTimeout bounds one dial plus authentication (not the wait for
+	// the per-address dial gate, which only the context bounds). Default 30s.
+	ConnectTimeout time.Duration
+	// RequestTimeout bounds one request, including the wait for a free
+	// connection, when the caller's context has no earlier deadline.
+	// Default 30s.
+	RequestTimeout time.Duration
+
+	// MaxRetries is how many dial attempts Connect makes after the first one
+	// before it reports failure; the Client keeps retrying in the background
+	// regardless. Zero means the default, 3; a negative value means none.
+	MaxRetries int
+	// RetryInterval is the base of the exponential backoff between failed
+	// dials: attempt n waits RetryInterval * 2^(n-1), at most
+	// max(RetryInterval, MaxBackoff), with ±20% jitter. Default 10s.
+	RetryInterval time.Duration
+	// HealthCheckInterval is how often idle connections are checked for a
+	// peer that hung up (a cheap non-blocking read, no traffic), so that a
+	// server that went away is noticed and its connections replaced without
+	// waiting for a request to fail. Default 1s.
+	HealthCheckInterval time.Duration
+
+	// OnEvent receives the Client's lifecycle events, one at a time, in
+	// order. It must return quickly and must not call back into the Client.
+	// Default nil (no events).
+	OnEvent func(Event)
+
+	// Dialer opens the TCP connection. Default: a net.Dialer with TCP
+	// keep-alive. Tests use it to inject faults.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// String describes the options with the password masked.
+func (o Options) String() string {
+	pw := ""
+	if o.Password != "" {
+		pw = "<secret>"
+	}
+	return fmt.Sprintf("{PoolSize:%d MaxQueue:%d Username:%q Password:%q PasswordFunc:%t ConnectTimeout:%v RequestTimeout:%v MaxRetries:%d RetryInterval:%v HealthCheckInterval:%v}",
+		o.PoolSize, o.MaxQueue, o.Username, pw, o.PasswordFunc != nil, o.ConnectTimeout, o.RequestTimeout,
+		o.MaxRetries, o.RetryInterval, o.HealthCheckInterval)
+}
+
+// GoString masks the password for %#v too.
+func (o Options) GoString() string { return "fleare.Options" + o.String() }
+
+// withDefaults returns a copy with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	if o.PoolSize == 0 {
+		o.PoolSize = DefaultPoolSize
+	}
+	if o.MaxQueue == 0 {
+		o.MaxQueue = DefaultMaxQueue
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = DefaultMaxRetries
+	} else if o.MaxRetries < 0 {
+		o.MaxRetries = 0
+	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = DefaultRetryInterval
+	}
+	if o.HealthCheckInterval == 0 {
+		o.HealthCheckInterval = DefaultHealthCheckInterval
+	}
+	return o
+}
+
+// validate reports every out-of-range field of o (before defaults).
+func (o Options) validate() error {
+	var errs []error
+	bad := func(field string, v any, want string) {
+		errs = append(errs, fmt.Errorf("fleare: options: %s is %v, want %s", field, v, want))
+	}
+	if o.PoolSize < 0 {
+		bad("PoolSize", o.PoolSize, "at least 1 (0 for the default)")
+	}
+	if o.MaxQueue < 0 {
+		bad("MaxQueue", o.MaxQueue, "at least 1 (0 for the default)")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ConnectTimeout", o.ConnectTimeout}, {"RequestTimeout", o.RequestTimeout},
+		{"RetryInterval", o.RetryInterval}, {"HealthCheckInterval", o.HealthCheckInterval},
+	} {
+		if d.v < 0 {
+			bad(d.name, d.v, "a positive duration (0 for the default)")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateAddr checks a host and port.
+func validateAddr(host string, port int) error {
+	var errs []error
+	if host == "" {
+		errs = append(errs, errors.New("fleare: host is empty"))
+	}
+	if port < 1 || port > 65535 {
+		errs = append(errs, fmt.Errorf("fleare: port is %d, want 1-65535", port))
+	}
+	return errors.Join(errs...)
+}
+
+// password returns the password to send, calling PasswordFunc when set.
+func (o *Options) password() (string, error) {
+	if o.PasswordFunc == nil {
+		return o.Password, nil
+	}
+	pw, err := o.PasswordFunc()
+	if err != nil {
+		return "", fmt.Errorf("fleare: reading password: %w", err)
+	}
+	return pw, nil
+}

@@ -1,0 +1,371 @@
+package fleare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// staleAfter is how long a connection may sit idle before acquire checks
+// that its peer is still there.
+var staleAfter = time.Second // a variable for tests
+
+var errPeerGone = errors.New("peer closed the idle connection")
+
+// pconn is a pooled connection.
+type pconn struct {
+	conn *Conn
+	// Guarded by Client.mu.
+	lastUsed time.Time
+	removed  bool // no longer counted in the pool
+}
+
+// handoff is what a waiter receives: a connection, or the error that ends
+// its wait.
+type handoff struct {
+	pc  *pconn
+	err error
+}
+
+// waitQueue is a FIFO of waiters' channels, guarded by Client.mu.
+type waitQueue struct {
+	q    []chan handoff
+	head int
+}
+
+func (w *waitQueue) len() int { return len(w.q) - w.head }
+
+func (w *waitQueue) push(ch chan handoff) {
+	if w.head > 0 && len(w.q) == cap(w.q) { // reuse the space popped from the front
+		n := copy(w.q, w.q[w.head:])
+		clear(w.q[n:])
+		w.q, w.head = w.q[:n], 0
+	}
+	w.q = append(w.q, ch)
+}
+
+func (w *waitQueue) pop() (chan handoff, bool) {
+	if w.head == len(w.q) {
+		return nil, false
+	}
+	ch := w.q[w.head]
+	w.q[w.head] = nil
+	w.head++
+	if w.head == len(w.q) {
+		w.q, w.head = w.q[:0], 0
+	}
+	return ch, true
+}
+
+// remove takes ch out of the queue, reporting whether it was there.
+func (w *waitQueue) remove(ch chan handoff) bool {
+	for i := w.head; i < len(w.q); i++ {
+		if w.q[i] == ch {
+			copy(w.q[i:], w.q[i+1:])
+			w.q[len(w.q)-1] = nil
+			w.q = w.q[:len(w.q)-1]
+			if w.head == len(w.q) {
+				w.q, w.head = w.q[:0], 0
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// acquire returns a connection for one request: an idle one at once, or
+// after waiting in FIFO order until deadline. It allocates nothing: a
+// waiter's channel and timer come from pools.
+func (c *Client) acquire(ctx context.Context, deadline, now time.Time) (*pconn, error) {
+	for {
+		c.mu.Lock()
+		n := len(c.idle)
+		if n == 0 {
+			break
+		}
+		pc := c.idle[n-1]
+		c.idle[n-1] = nil
+		c.idle = c.idle[:n-1]
+		c.mu.Unlock()
+		if now.Sub(pc.lastUsed) < staleAfter || pc.conn.alive() {
+			return pc, nil
+		}
+		c.discard(pc, &ConnError{Op: "health check", Addr: c.addr, Err: errPeerGone})
+	}
+	// c.mu is held.
+	if err := c.cannotWaitLocked(); err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	ch := waitChans.Get().(chan handoff)
+	c.waiters.push(ch)
+	c.counters.waits++
+	c.mu.Unlock()
+	return c.wait(ctx, deadline, ch)
+}
+
+// cannotWaitLocked says why a caller may not queue for a connection.
+func (c *Client) cannotWaitLocked() error {
+	switch {
+	case c.closing:
+		return ErrClosed
+	case !c.started:
+		return ErrNotConnected
+	case c.state == StateError:
+		return c.unavailableLocked()
+	case c.waiters.len() >= c.opts.MaxQueue:
+		c.counters.queueFull++
+		return ErrQueueFull
+	}
+	return nil
+}
+
+func (c *Client) unavailableLocked() error {
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, c.addr, c.lastErr)
+}
+
+// waitChans recycles waiters' channels. A channel is put back only once it
+// is out of the queue and empty: it has received its one handoff, or was
+// removed before anything was sent on it.
+var waitChans = sync.Pool{New: func() any { return make(chan handoff, 1) }}
+
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// wait blocks until a connection is handed over on ch, or ctx or deadline
+// ends the wait. A waiter that gives up just as a connection is handed to
+// it puts the connection back.
+func (c *Client) wait(ctx context.Context, deadline time.Time, ch chan handoff) (*pconn, error) {
+	start := time.Now()
+	var expired <-chan time.Time
+	if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
+		t := timers.Get().(*time.Timer)
+		t.Reset(time.Until(deadline))
+		defer func() { t.Stop(); timers.Put(t) }()
+		expired = t.C
+	}
+	defer waitChans.Put(ch)
+	select {
+	case h := <-ch:
+		c.noteWait(start)
+		return h.pc, h.err
+	case <-ctx.Done():
+	case <-expired:
+	}
+	c.mu.Lock()
+	if c.waiters.remove(ch) {
+		c.mu.Unlock()
+	} else {
+		h := <-ch // handed over while giving up: sent under c.mu, so here now
+		if h.pc != nil && c.returnHealthyLocked(h.pc) {
+			defer h.pc.conn.kill()
+		}
+		c.unlock()
+	}
+	c.noteWait(start)
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, notSent{fmt.Errorf("fleare: waiting for a connection to %s: %w", c.addr, err)}
+	}
+	return nil, &TimeoutError{Op: "acquire", Addr: c.addr}
+}
+
+func (c *Client) noteWait(start time.Time) {
+	c.waitNanos.Add(int64(time.Since(start)))
+}
+
+// failWaitersLocked ends every wait with err.
+func (c *Client) failWaitersLocked(err error) {
+	for {
+		ch, ok := c.waiters.pop()
+		if !ok {
+			return
+		}
+		ch <- handoff{err: err}
+	}
+}
+
+// closeReason classifies how a request left its connection.
+type closeReason int
+
+const (
+	reasonNone     closeReason = iota // healthy: reuse
+	reasonBroken                      // I/O or protocol error, or a dead peer
+	reasonTimeout                     // deadline passed mid-request
+	reasonCanceled                    // caller canceled mid-request
+	reasonResize                      // pool above its desired size
+	reasonShutdown                    // Close
+	reasonForced                      // Close's context ended with a request in flight
+)
+
+func reasonFor(conn *Conn, err error) closeReason {
+	if !conn.Broken() {
+		return reasonNone
+	}
+	var te *TimeoutError
+	switch {
+	case errors.As(err, &te):
+		return reasonTimeout
+	case errors.Is(err, context.Canceled):
+		return reasonCanceled
+	}
+	return reasonBroken
+}
+
+// release returns a connection after a request, closing it if the request
+// left it broken.
+func (c *Client) release(pc *pconn, err error, now time.Time) {
+	reason := reasonNone
+	if err != nil {
+		reason = reasonFor(pc.conn, err)
+	} else if pc.conn.broken.Load() {
+		reason = reasonCanceled // the context ended as the reply arrived
+	}
+	c.mu.Lock()
+	c.counters.requests++
+	if err != nil {
+		c.countErrorLocked(err)
+	}
+	if reason == reasonNone && !c.closing && c.open <= c.desired && !pc.removed {
+		pc.lastUsed = now
+		if ch, ok := c.waiters.pop(); ok {
+			ch <- handoff{pc: pc}
+		} else {
+			c.idle = append(c.idle, pc)
+		}
+		c.mu.Unlock()
+		return
+	}
+	closeIt := true
+	if reason == reasonNone {
+		closeIt = c.returnHealthyLocked(pc)
+	} else {
+		var lost error
+		if reason == reasonBroken || reason == reasonTimeout {
+			lost = err
+		}
+		c.removeLocked(pc, reason, lost)
+	}
+	c.unlock()
+	if closeIt {
+		pc.conn.kill()
+	}
+}
+
+// returnHealthyLocked gives a healthy connection to the first waiter, or
+// back to the idle stack, unless the pool is closing or too large: it then
+// removes it and reports that the caller must close it (after unlocking).
+func (c *Client) returnHealthyLocked(pc *pconn) (closeIt bool) {
+	switch {
+	case pc.removed:
+		return true
+	case c.closing:
+		c.removeLocked(pc, reasonShutdown, nil)
+		return true
+	case c.open > c.desired:
+		c.removeLocked(pc, reasonResize, nil)
+		return true
+	}
+	if ch, ok := c.waiters.pop(); ok {
+		ch <- handoff{pc: pc}
+	} else {
+		c.idle = append(c.idle, pc)
+	}
+	return false
+}
+
+// discard closes a connection found dead outside a request.
+func (c *Client) discard(pc *pconn, why error) {
+	c.mu.Lock()
+	c.removeLocked(pc, reasonBroken, why)
+	c.unlock()
+	pc.conn.kill()
+}
+
+// removeLocked takes pc out of the pool (its caller closes it), counts why,
+// and reacts: an error event for a lost connection, disconnected when it
+// was the last one, and a poke to the maintainer to replace it.
+func (c *Client) removeLocked(pc *pconn, reason closeReason, lost error) {
+	if pc.removed {
+		return
+	}
+	pc.removed = true
+	delete(c.all, pc)
+	c.open--
+	c.counters.closed[reason]++
+	if reason == reasonBroken {
+		c.sweep = true // a dead peer often means the others are dead too
+	}
+	if lost != nil {
+		c.setErrLocked(lost)
+		c.emitLocked(EventError, lost)
+	}
+	switch reason {
+	case reasonBroken, reasonTimeout, reasonCanceled:
+		if !c.closing {
+			c.replacing++
+			if c.open == 0 {
+				c.transitionLocked(StateConnecting, EventDisconnected, EventConnecting)
+			}
+		}
+	}
+	c.wakeLocked()
+	c.signalChangedLocked()
+}
+
+func (c *Client) setErrLocked(err error) {
+	c.lastErr = err
+	c.lastErrAt = time.Now()
+}
+
+// countFailure counts a request that failed before it got a connection.
+func (c *Client) countFailure(err error) {
+	c.mu.Lock()
+	c.countErrorLocked(err)
+	c.mu.Unlock()
+}
+
+func (c *Client) countErrorLocked(err error) {
+	var se *ServerError
+	if errors.As(err, &se) {
+		c.counters.serverErrors++
+		return
+	}
+	c.counters.errors++
+}
+
+// sweepIdle checks the idle connections, least recently used first, and
+// closes those whose peer has gone. It takes one connection out of the pool
+// at a time, so callers barely notice. It runs on the maintainer goroutine.
+func (c *Client) sweepIdle() {
+	c.mu.Lock()
+	c.sweep = false
+	n := len(c.idle)
+	c.mu.Unlock()
+	for range n {
+		c.mu.Lock()
+		if c.closing || len(c.idle) == 0 {
+			c.mu.Unlock()
+			return
+		}
+		pc := c.idle[0]
+		copy(c.idle, c.idle[1:])
+		c.idle[len(c.idle)-1] = nil
+		c.idle = c.idle[:len(c.idle)-1]
+		c.mu.Unlock()
+		if !pc.conn.alive() {
+			c.discard(pc, &ConnError{Op: "health check", Addr: c.addr, Err: errPeerGone})
+			continue
+		}
+		c.mu.Lock()
+		closeIt := c.returnHealthyLocked(pc)
+		c.unlock()
+		if closeIt {
+			pc.conn.kill()
+		}
+	}
+}

@@ -1,0 +1,244 @@
+package fleare
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+)
+
+// fakePool returns a connected Client holding n connections that have no
+// socket behind them, for exercising the pool's bookkeeping alone.
+func fakePool(tb testing.TB, n int) *Client {
+	c := NewClient("fake", 1, Options{PoolSize: n})
+	c.started = true
+	c.state = StateConnected
+	now := time.Now()
+	for range n {
+		pc := &pconn{conn: newConn(nil, c.addr, time.Second), lastUsed: now}
+		c.all[pc] = struct{}{}
+		c.open++
+		c.idle = append(c.idle, pc)
+	}
+	tb.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func TestAcquireReleaseDoesNotAllocate(t *testing.T) {
+	c := fakePool(t, 4)
+	ctx := context.Background()
+	now := time.Now()
+	deadline := now.Add(time.Second)
+	allocs := testing.AllocsPerRun(1000, func() {
+		pc, err := c.acquire(ctx, deadline, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.release(pc, nil, now)
+	})
+	if allocs != 0 {
+		t.Fatalf("acquire+release allocated %v times", allocs)
+	}
+}
+
+// Waiters are served in the order they arrived.
+func TestWaitersAreFIFO(t *testing.T) {
+	c := fakePool(t, 1)
+	ctx := context.Background()
+	now := time.Now()
+	held, err := c.acquire(ctx, now.Add(time.Minute), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	var mu sync.Mutex
+	var order []int
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			pc, err := c.acquire(ctx, time.Now().Add(time.Minute), time.Now())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			c.release(pc, nil, time.Now())
+		})
+		waitFor(t, func() bool { return c.Stats().Waiting == i+1 })
+	}
+	c.release(held, nil, now)
+	wg.Wait()
+	for i, got := range order {
+		if got != i {
+			t.Fatalf("served in order %v", order)
+		}
+	}
+}
+
+// Waiters that give up at random moments, some just as a connection is
+// handed to them, never lose a connection.
+func TestWaiterGivingUpKeepsConnections(t *testing.T) {
+	const conns = 3
+	c := fakePool(t, conns)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range 300 {
+				now := time.Now()
+				pc, err := c.acquire(ctx, now.Add(time.Duration(rand.IntN(30))*time.Microsecond), now)
+				if err != nil {
+					continue
+				}
+				c.release(pc, nil, now)
+			}
+		})
+	}
+	wg.Wait()
+	s := c.Stats()
+	if s.Open != conns || s.Idle != conns || s.Waiting != 0 || len(c.all) != conns {
+		t.Fatalf("after the storm: %+v", s)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	base := 10 * time.Millisecond
+	tests := []struct {
+		n    int
+		r    float64
+		want time.Duration
+	}{
+		{1, 0.5, base},
+		{2, 0.5, 2 * base},
+		{4, 0.5, 8 * base},
+		{1, 0, 8 * time.Millisecond},
+		{1, 0.9999999, 12 * time.Millisecond},
+		{30, 0.5, MaxBackoff},
+		{1000, 0.5, MaxBackoff},
+	}
+	for _, tt := range tests {
+		got := backoffDelay(tt.n, base, tt.r)
+		if got < tt.want-time.Microsecond || got > tt.want+time.Microsecond {
+			t.Errorf("backoffDelay(%d, %v, %v) = %v, want %v", tt.n, base, tt.r, got, tt.want)
+		}
+	}
+	if got := backoffDelay(3, time.Minute, 0.5); got != time.Minute {
+		t.Errorf("a base above MaxBackoff is not capped below itself: %v", got)
+	}
+}
+
+func TestGateIsReleasedAndForgotten(t *testing.T) {
+	ctx := context.Background()
+	rel, err := acquireGate(ctx, "x:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if _, err := acquireGate(short, "x:1"); err == nil {
+		t.Fatal("second holder got in")
+	}
+	rel2, err := acquireGate(ctx, "y:1") // other addresses are independent
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel2()
+	rel()
+	gates.mu.Lock()
+	_, x := gates.m["x:1"]
+	_, y := gates.m["y:1"]
+	gates.mu.Unlock()
+	if x || y {
+		t.Fatal("unused gates left behind")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// BenchmarkAcquireRelease measures the pool's own cost per request: taking
+// an idle connection and giving it back. Target: under 100 ns, 0 allocs.
+func BenchmarkAcquireRelease(b *testing.B) {
+	c := fakePool(b, 8)
+	ctx := context.Background()
+	now := time.Now()
+	deadline := now.Add(time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		pc, err := c.acquire(ctx, deadline, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.release(pc, nil, now)
+	}
+}
+
+// A waiter whose context ends just as a connection is handed to it gives
+// the connection back.
+func TestWaiterGivingUpDuringHandoff(t *testing.T) {
+	c := fakePool(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	gaveBack := 0
+	for range 200 {
+		pc, err := c.acquire(context.Background(), time.Now().Add(time.Second), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan handoff, 1)
+		ch <- handoff{pc: pc} // handed over, as release does, and out of the queue
+		got, err := c.wait(ctx, time.Now().Add(time.Second), ch)
+		if err != nil {
+			gaveBack++
+		} else {
+			c.release(got, nil, time.Now())
+		}
+		if s := c.Stats(); s.Idle != 1 || s.Open != 1 {
+			t.Fatalf("connection lost: %+v", s)
+		}
+	}
+	if gaveBack == 0 {
+		t.Fatal("the give-up path never ran")
+	}
+}
+
+// Idle connections whose server went away are found before use, so no
+// request fails on them.
+func TestStaleIdleConnectionsCheckedBeforeUse(t *testing.T) {
+	old := staleAfter
+	staleAfter = 0
+	t.Cleanup(func() { staleAfter = old })
+	srv := fleartest.NewServer(t, fleartest.Options{})
+	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 2, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.CloseClientConnections()
+	if err := srv.WaitConns(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if err := c.Ping(ctx); err != nil {
+			t.Fatalf("request on a stale connection: %v", err)
+		}
+	}
+	if s := c.Stats(); s.ClosedBroken != 2 || s.Errors != 0 {
+		t.Fatalf("Stats = %+v", s)
+	}
+}

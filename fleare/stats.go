@@ -1,0 +1,106 @@
+package fleare
+
+import "time"
+
+// counters are the Client's cumulative counts, guarded by Client.mu.
+type counters struct {
+	requests, errors, serverErrors uint64
+	dialAttempts, dialFailures     uint64
+	replaced                       uint64
+	waits, queueFull               uint64
+	closed                         [reasonForced + 1]uint64
+}
+
+// Stats is a snapshot of a Client: gauges of the moment and cumulative
+// counters since NewClient.
+type Stats struct {
+	Addr  string
+	State State
+
+	// Desired is the size the pool aims for (PoolSize, or the last Resize).
+	Desired int
+	// Open is the number of connections open: Idle + InUse.
+	Open int
+	// Idle connections are ready for the next request.
+	Idle int
+	// InUse connections are lent to requests (or being health-checked).
+	InUse int
+	// Waiting is the number of callers queued for a connection.
+	Waiting int
+	// Dialing is 1 while a connection is being opened, else 0.
+	Dialing int
+
+	// Requests counts requests sent on a connection.
+	Requests uint64
+	// Errors counts calls that failed for any reason other than an "Error"
+	// reply: before getting a connection (queue full, timeout, closed...) or
+	// on the wire.
+	Errors uint64
+	// ServerErrors counts "Error" replies.
+	ServerErrors uint64
+	// DialAttempts and DialFailures count connection attempts (dial plus
+	// authentication) and the failed ones.
+	DialAttempts uint64
+	DialFailures uint64
+	// Replaced counts connections that were lost (broken, timed out,
+	// canceled mid-request, found dead while idle) and then replaced by a
+	// new one.
+	Replaced uint64
+	// Waits counts requests that had to queue for a connection, WaitTime
+	// their total wait, and QueueFull those refused because the queue was
+	// full.
+	Waits     uint64
+	WaitTime  time.Duration
+	QueueFull uint64
+
+	// Connections closed, by reason.
+	ClosedBroken   uint64 // I/O or protocol error, or the peer went away
+	ClosedTimeout  uint64 // a request's deadline passed mid-request
+	ClosedCanceled uint64 // a request's context was canceled mid-request
+	ClosedResize   uint64 // the pool was shrunk
+	ClosedShutdown uint64 // closed by Close
+	ClosedForced   uint64 // closed by Close with a request in flight
+
+	// LastError is the text of the last dial error or lost connection's
+	// error ("" if none), and LastErrorTime when it happened. It never
+	// holds a password.
+	LastError     string
+	LastErrorTime time.Time
+}
+
+// Stats returns a snapshot of the Client's counts.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := &c.counters
+	s := Stats{
+		Addr:           c.addr,
+		State:          c.state,
+		Desired:        c.desired,
+		Open:           c.open,
+		Idle:           len(c.idle),
+		InUse:          c.open - len(c.idle),
+		Waiting:        c.waiters.len(),
+		Dialing:        c.dialing,
+		Requests:       k.requests,
+		Errors:         k.errors,
+		ServerErrors:   k.serverErrors,
+		DialAttempts:   k.dialAttempts,
+		DialFailures:   k.dialFailures,
+		Replaced:       k.replaced,
+		Waits:          k.waits,
+		WaitTime:       time.Duration(c.waitNanos.Load()),
+		QueueFull:      k.queueFull,
+		ClosedBroken:   k.closed[reasonBroken],
+		ClosedTimeout:  k.closed[reasonTimeout],
+		ClosedCanceled: k.closed[reasonCanceled],
+		ClosedResize:   k.closed[reasonResize],
+		ClosedShutdown: k.closed[reasonShutdown],
+		ClosedForced:   k.closed[reasonForced],
+		LastErrorTime:  c.lastErrAt,
+	}
+	if c.lastErr != nil {
+		s.LastError = c.lastErr.Error()
+	}
+	return s
+}
