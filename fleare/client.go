@@ -25,6 +25,7 @@ type Client struct {
 	addr       string
 	initErr    error        // invalid host, port or options; returned by Connect
 	reqTimeout atomic.Int64 // Options.RequestTimeout in ns, read by every request
+	waitNanos  atomic.Int64 // total time requests spent waiting for a connection
 	emitMu     sync.Mutex   // serialises event delivery
 
 	mu sync.Mutex
@@ -168,16 +169,7 @@ func (c *Client) Close(ctx context.Context) error {
 			return fmt.Errorf("fleare: close %s: %w", c.addr, ctx.Err())
 		}
 	}
-	c.closing = true
-	c.closeDone = make(chan struct{})
-	c.signalChangedLocked() // wakes Connect
-	c.transitionLocked(StateDisconnecting)
-	c.failWaitersLocked(ErrClosed)
-	idle := c.idle
-	c.idle = nil
-	for _, pc := range idle {
-		c.removeLocked(pc, reasonShutdown, nil)
-	}
+	idle := c.beginCloseLocked()
 	cancel, maintDone := c.cancel, c.maintDone
 	c.unlock()
 
@@ -199,6 +191,22 @@ func (c *Client) Close(ctx context.Context) error {
 		return &CloseError{Forced: forced, Err: ctx.Err()}
 	}
 	return nil
+}
+
+// beginCloseLocked marks the Client closing, fails the waiters, and takes
+// the idle connections out of the pool for the caller to close.
+func (c *Client) beginCloseLocked() []*pconn {
+	c.closing = true
+	c.closeDone = make(chan struct{})
+	c.signalChangedLocked() // wakes Connect
+	c.transitionLocked(StateDisconnecting)
+	c.failWaitersLocked(ErrClosed)
+	idle := c.idle
+	c.idle = nil
+	for _, pc := range idle {
+		c.removeLocked(pc, reasonShutdown, nil)
+	}
+	return idle
 }
 
 // drain waits until every borrowed connection is back, or until ctx ends,

@@ -114,6 +114,9 @@ type TimeoutError struct {
 }
 
 func (e *TimeoutError) Error() string {
+	if e.Op == "acquire" {
+		return fmt.Sprintf("fleare: %s: timed out waiting for a free connection", e.Addr)
+	}
 	return fmt.Sprintf("fleare: %s %s: timed out", e.Op, e.Addr)
 }
 

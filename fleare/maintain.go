@@ -80,28 +80,44 @@ func (c *Client) dialOnce(ctx context.Context) (backoff time.Duration) {
 
 	c.mu.Lock()
 	c.dialing--
-	if err != nil {
-		defer c.unlock()
-		if ctx.Err() != nil { // Close canceled the dial
-			return 0
-		}
-		c.counters.dialFailures++
-		c.streak++
-		c.setErrLocked(err)
-		c.emitLocked(EventError, err)
-		if c.open == 0 && c.state != StateError && c.streak >= 1+o.MaxRetries {
-			c.transitionLocked(StateError)
-			c.failWaitersLocked(c.unavailableLocked())
-		}
-		c.signalChangedLocked()
-		return backoffDelay(c.streak, o.RetryInterval, rand.Float64())
+	var surplus *Conn
+	switch {
+	case err != nil && ctx.Err() != nil: // Close canceled the dial
+	case err != nil:
+		backoff = c.dialFailedLocked(err, &o)
+	case c.closing || c.open >= c.desired:
+		c.streak = 0
+		surplus = conn
+	default:
+		c.streak = 0
+		c.addLocked(conn)
 	}
-	c.streak = 0
-	if c.closing || c.open >= c.desired {
-		c.mu.Unlock()
-		conn.kill()
-		return 0
+	c.unlock()
+	if surplus != nil {
+		surplus.kill()
 	}
+	return backoff
+}
+
+// dialFailedLocked records a failed dial, moves to state error when
+// 1+MaxRetries dials in a row failed with no connection open, and returns
+// the backoff before the next attempt.
+func (c *Client) dialFailedLocked(err error, o *Options) time.Duration {
+	c.counters.dialFailures++
+	c.streak++
+	c.setErrLocked(err)
+	c.emitLocked(EventError, err)
+	if c.open == 0 && c.state != StateError && c.streak >= 1+o.MaxRetries {
+		c.transitionLocked(StateError)
+		c.failWaitersLocked(c.unavailableLocked())
+	}
+	c.signalChangedLocked()
+	return backoffDelay(c.streak, o.RetryInterval, rand.Float64())
+}
+
+// addLocked puts a new connection in the pool, handing it to the first
+// waiter if there is one.
+func (c *Client) addLocked(conn *Conn) {
 	pc := &pconn{conn: conn, lastUsed: time.Now()}
 	c.all[pc] = struct{}{}
 	c.open++
@@ -114,8 +130,6 @@ func (c *Client) dialOnce(ctx context.Context) (backoff time.Duration) {
 	}
 	c.returnHealthyLocked(pc) // cannot refuse: not closing, not above size
 	c.signalChangedLocked()
-	c.unlock()
-	return 0
 }
 
 // backoffDelay is the wait after the n-th failure in a row: base * 2^(n-1),

@@ -76,8 +76,8 @@ func (w *waitQueue) remove(ch chan handoff) bool {
 }
 
 // acquire returns a connection for one request: an idle one at once, or
-// after waiting in FIFO order until deadline. It allocates nothing when a
-// connection is idle; a waiter allocates its channel.
+// after waiting in FIFO order until deadline. It allocates nothing: a
+// waiter's channel and timer come from pools.
 func (c *Client) acquire(ctx context.Context, deadline, now time.Time) (*pconn, error) {
 	for {
 		c.mu.Lock()
@@ -99,7 +99,7 @@ func (c *Client) acquire(ctx context.Context, deadline, now time.Time) (*pconn, 
 		c.mu.Unlock()
 		return nil, err
 	}
-	ch := make(chan handoff, 1)
+	ch := waitChans.Get().(chan handoff)
 	c.waiters.push(ch)
 	c.counters.waits++
 	c.mu.Unlock()
@@ -126,6 +126,11 @@ func (c *Client) unavailableLocked() error {
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, c.addr, c.lastErr)
 }
 
+// waitChans recycles waiters' channels. A channel is put back only once it
+// is out of the queue and empty: it has received its one handoff, or was
+// removed before anything was sent on it.
+var waitChans = sync.Pool{New: func() any { return make(chan handoff, 1) }}
+
 var timers = sync.Pool{New: func() any {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -144,6 +149,7 @@ func (c *Client) wait(ctx context.Context, deadline time.Time, ch chan handoff) 
 		defer func() { t.Stop(); timers.Put(t) }()
 		expired = t.C
 	}
+	defer waitChans.Put(ch)
 	select {
 	case h := <-ch:
 		c.noteWait(start)
@@ -169,10 +175,7 @@ func (c *Client) wait(ctx context.Context, deadline time.Time, ch chan handoff) 
 }
 
 func (c *Client) noteWait(start time.Time) {
-	d := time.Since(start)
-	c.mu.Lock()
-	c.counters.waitTime += d
-	c.mu.Unlock()
+	c.waitNanos.Add(int64(time.Since(start)))
 }
 
 // failWaitersLocked ends every wait with err.

@@ -8,7 +8,6 @@ type counters struct {
 	dialAttempts, dialFailures     uint64
 	replaced                       uint64
 	waits, queueFull               uint64
-	waitTime                       time.Duration
 	closed                         [reasonForced + 1]uint64
 }
 
@@ -90,7 +89,7 @@ func (c *Client) Stats() Stats {
 		DialFailures:   k.dialFailures,
 		Replaced:       k.replaced,
 		Waits:          k.waits,
-		WaitTime:       k.waitTime,
+		WaitTime:       time.Duration(c.waitNanos.Load()),
 		QueueFull:      k.queueFull,
 		ClosedBroken:   k.closed[reasonBroken],
 		ClosedTimeout:  k.closed[reasonTimeout],
