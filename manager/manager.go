@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -89,6 +90,19 @@ type Outcome struct {
 	Err error `json:"-"`
 	// Took is how long the action ran.
 	Took time.Duration `json:"took"`
+}
+
+// MarshalJSON writes the outcome with its error as text ("error").
+func (o Outcome) MarshalJSON() ([]byte, error) {
+	type plain Outcome
+	var msg string
+	if o.Err != nil {
+		msg = o.Err.Error()
+	}
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}{plain(o), msg})
 }
 
 // Result is what Apply did.

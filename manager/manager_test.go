@@ -2,6 +2,7 @@ package manager_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -285,5 +286,15 @@ func TestDrainIsBounded(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, fleare.ErrBroken) {
 		t.Fatalf("the cut-off call: %v", err)
+	}
+}
+
+func TestOutcomeJSON(t *testing.T) {
+	b, err := json.Marshal(manager.Outcome{Target: "a", Action: reconcile.Create, Err: errors.New("boom"), Took: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"target":"a","action":"create","took":1000000000,"error":"boom"}`; string(b) != want {
+		t.Fatalf("got %s, want %s", b, want)
 	}
 }
