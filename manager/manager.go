@@ -57,6 +57,7 @@ type Manager struct {
 	draining  map[*pool]string // pools closing, with why
 	config    *spec.Config     // the configuration last accepted
 	reload    Reload           // the last configuration attempt
+	reloads   ReloadCounts     // configuration attempts by result
 	source    string           // where config came from: a file path, or "api"
 	hash      [32]byte         // SHA-256 of the file config was read from
 	watchPath string           // the file WatchFile watches, "" if none
@@ -212,9 +213,24 @@ func (m *Manager) recordApplied(res Result, source string, err error) {
 		}
 	}
 	m.mu.Lock()
-	m.reload = r
+	m.recordLocked(r)
 	m.mu.Unlock()
 	m.emit(e)
+}
+
+// recordLocked stores r as the last configuration attempt and counts it.
+func (m *Manager) recordLocked(r Reload) {
+	m.reload = r
+	switch r.Result {
+	case ReloadApplied:
+		m.reloads.Applied++
+	case ReloadPartial:
+		m.reloads.Partial++
+	case ReloadRejected:
+		m.reloads.Rejected++
+	case ReloadUnchanged:
+		m.reloads.Unchanged++
+	}
 }
 
 // stateLocked returns what runs, for reconcile: each target with the spec it

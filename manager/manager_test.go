@@ -88,6 +88,9 @@ func TestApplyUnchangedIsEmpty(t *testing.T) {
 	if !again.Plan.Empty() || again.Generation != first.Generation {
 		t.Fatalf("second apply: generation %d→%d, plan:\n%s", first.Generation, again.Generation, again.Plan)
 	}
+	if r := m.Status().Reloads; r.Applied != 2 || r.Partial+r.Rejected+r.Unchanged != 0 {
+		t.Fatalf("reload counts %+v, want 2 applied", r)
+	}
 	if p := m.Plan(parse(t, y)); !p.Empty() {
 		t.Fatalf("Plan of the same config:\n%s", p)
 	}

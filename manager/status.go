@@ -37,6 +37,15 @@ type Reload struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
+// ReloadCounts counts configuration attempts (from Apply, the watched file
+// and SIGHUP) by result.
+type ReloadCounts struct {
+	Applied   uint64 `json:"applied"`
+	Partial   uint64 `json:"partial"`
+	Rejected  uint64 `json:"rejected"`
+	Unchanged uint64 `json:"unchanged"`
+}
+
 // Status is a snapshot of the manager and its targets.
 type Status struct {
 	// Generation counts accepted configurations that changed something.
@@ -51,6 +60,8 @@ type Status struct {
 	Watching string `json:"watching,omitempty"`
 	// LastReload is the last configuration attempt, nil before the first.
 	LastReload *Reload `json:"lastReload,omitempty"`
+	// Reloads counts configuration attempts since New.
+	Reloads ReloadCounts `json:"reloads"`
 	// EventsDropped counts events lost by subscribers that fell behind.
 	EventsDropped uint64 `json:"eventsDropped"`
 	// Targets has one entry per configured target, sorted by name.
@@ -117,7 +128,7 @@ func (m *Manager) Status() Status {
 		lastChange time.Time
 	}
 	m.mu.Lock()
-	st := Status{Generation: m.gen.Load(), Source: m.source, Watching: m.watchPath}
+	st := Status{Generation: m.gen.Load(), Source: m.source, Watching: m.watchPath, Reloads: m.reloads}
 	if m.hash != ([32]byte{}) {
 		st.Hash = hex.EncodeToString(m.hash[:])
 	}

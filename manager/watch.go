@@ -153,7 +153,7 @@ func (m *Manager) reloadFile(ctx context.Context, path string, u filewatch.Updat
 	m.mu.Lock()
 	unchanged := m.source == path && m.hash == u.Hash
 	if unchanged {
-		m.reload = Reload{Time: time.Now(), Source: path, Result: ReloadUnchanged, Generation: m.gen.Load()}
+		m.recordLocked(Reload{Time: time.Now(), Source: path, Result: ReloadUnchanged, Generation: m.gen.Load()})
 	}
 	m.mu.Unlock()
 	if !unchanged {
@@ -190,7 +190,7 @@ func (m *Manager) reject(path string, err error) {
 		lines = []string{err.Error()}
 	}
 	m.mu.Lock()
-	m.reload = Reload{Time: time.Now(), Source: path, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines}
+	m.recordLocked(Reload{Time: time.Now(), Source: path, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines})
 	m.mu.Unlock()
 	m.emit(Event{Type: EventConfigRejected, Source: path, Generation: m.gen.Load(),
 		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", len(lines)), Errors: lines})
