@@ -292,14 +292,15 @@ func (m *Manager) act(ctx context.Context, a reconcile.Action) error {
 
 // create opens a pool for a new target and waits for it to fill.
 func (m *Manager) create(ctx context.Context, a reconcile.Action) error {
+	// The event comes first, so that the pool's own events follow it.
+	m.emit(Event{Type: EventTargetCreated, Target: a.Name, Endpoint: a.Desired.Addr(), Generation: m.gen.Load(),
+		New: fmt.Sprintf("pool %d", a.Desired.Pool.Size)})
 	p := m.newPool(a.Desired, nil)
 	t := &target{name: a.Name, spec: a.Desired, lastChange: time.Now()}
 	t.active.Store(p)
 	m.mu.Lock()
 	m.targets[a.Name] = t
 	m.mu.Unlock()
-	m.emit(Event{Type: EventTargetCreated, Target: a.Name, Endpoint: p.endpoint(), Generation: m.gen.Load(),
-		New: fmt.Sprintf("pool %d", a.Desired.Pool.Size)})
 	return m.await(ctx, p, nil)
 }
 

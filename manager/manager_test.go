@@ -33,6 +33,11 @@ func TestApplyLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, i := ev.wait(t, 0, "created a", isType(manager.EventTargetCreated, "a"))
+	for _, e := range ev.all()[:i] {
+		if e.Target == "a" && e.Type != manager.EventTargetCreated {
+			t.Fatalf("event %v came before target.created", e)
+		}
+	}
 	ev.wait(t, i, "connected a", isType(manager.EventConnected, "a"))
 
 	// Resize in place: no new pool, the server sees the new count.
