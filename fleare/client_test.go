@@ -83,9 +83,9 @@ func TestClientNotConnected(t *testing.T) {
 }
 
 func TestClientValidation(t *testing.T) {
-	c := fleare.NewClient("", 0, fleare.Options{PoolSize: -1, MaxQueue: -2, RequestTimeout: -time.Second})
+	c := fleare.NewClient("", 0, fleare.Options{PoolSize: -1, RequestTimeout: -time.Second})
 	err := c.Connect(testCtx(t))
-	for _, want := range []string{"host is empty", "port is 0", "PoolSize is -1", "MaxQueue is -2", "RequestTimeout is -1s"} {
+	for _, want := range []string{"host is empty", "port is 0", "PoolSize is -1", "RequestTimeout is -1s"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Connect error %v does not mention %q", err, want)
 		}
@@ -350,6 +350,26 @@ func TestClientQueueFull(t *testing.T) {
 		t.Fatal("queued requests failed")
 	}
 	if s := c.Stats(); s.QueueFull != 1 || s.Waits != 2 {
+		t.Fatalf("Stats = %+v", s)
+	}
+}
+
+func TestClientNoQueue(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 100 * time.Millisecond})
+	o := fastOptions(1)
+	o.MaxQueue = -1
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	done := make(chan error, 1)
+	go func() { done <- c.Ping(ctx) }()
+	waitStats(t, c, "1 in use", func(s fleare.Stats) bool { return s.InUse == 1 })
+	if err := c.Ping(ctx); !errors.Is(err, fleare.ErrQueueFull) {
+		t.Fatalf("second caller: err = %v, want ErrQueueFull", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("first caller: %v", err)
+	}
+	if s := c.Stats(); s.QueueFull != 1 || s.Waits != 0 {
 		t.Fatalf("Stats = %+v", s)
 	}
 }

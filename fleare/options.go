@@ -31,7 +31,8 @@ type Options struct {
 	// PoolSize is the number of connections the Client keeps open. Default 10.
 	PoolSize int
 	// MaxQueue bounds the callers that may wait for a connection when all are
-	// busy; the next one fails at once with ErrQueueFull. Default 1024.
+	// busy; the next one fails at once with ErrQueueFull. Zero means the
+	// default, 1024; a negative value means none may wait.
 	MaxQueue int
 
 	// Username for the auth frame. Leave it and the password empty for a
@@ -98,6 +99,8 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxQueue == 0 {
 		o.MaxQueue = DefaultMaxQueue
+	} else if o.MaxQueue < 0 {
+		o.MaxQueue = 0
 	}
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
@@ -127,9 +130,6 @@ func (o Options) validate() error {
 	}
 	if o.PoolSize < 0 {
 		bad("PoolSize", o.PoolSize, "at least 1 (0 for the default)")
-	}
-	if o.MaxQueue < 0 {
-		bad("MaxQueue", o.MaxQueue, "at least 1 (0 for the default)")
 	}
 	for _, d := range []struct {
 		name string

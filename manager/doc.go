@@ -1,0 +1,29 @@
+// Package manager is fleare-manager's runtime: it keeps one connection pool
+// per configured Fleare target, and makes the pools match each new
+// configuration, given through Apply or read from a watched file.
+//
+// Each configuration is diffed against what runs (package reconcile) and the
+// plan executed: new targets get a pool; a changed pool size or setting is
+// applied in place; a changed endpoint or credential opens a new pool,
+// switches to it once it is full, and drains the old one (make-before-break);
+// removed targets drain and close. A target that cannot connect stays
+// configured and keeps retrying with backoff. A file that does not load or
+// validate changes nothing.
+//
+// Applications call targets through a Client, got once by name and kept: it
+// follows the target across resizes and replaces.
+//
+//	m, err := manager.New(manager.Options{Logger: slog.Default()})
+//	if err != nil {
+//		return err
+//	}
+//	defer m.Close(context.Background())
+//	if err := m.WatchFile(ctx, "/etc/fleare/targets.yaml"); err != nil {
+//		return err // the file is unreadable or invalid; every problem is listed
+//	}
+//	cache := m.Client("cache-primary")
+//	v, err := cache.Get(ctx, "user:42")
+//
+// Everything that happens is published as an Event (Subscribe), and Status
+// gives a snapshot of every target's pool and of the last reload.
+package manager

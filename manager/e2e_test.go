@@ -1,0 +1,160 @@
+package manager_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/manager"
+)
+
+// A save style: how an editor or a tool replaces the file's content.
+type saveStyle struct {
+	name string
+	save func(t testing.TB, path, content string)
+}
+
+var saveStyles = []saveStyle{
+	{"in place", writeFile},
+	{"temp then rename", func(t testing.TB, path, content string) {
+		tmp := path + ".tmp~"
+		writeFile(t, tmp, content)
+		must(t, os.Rename(tmp, path))
+	}},
+	{"delete and recreate", func(t testing.TB, path, content string) {
+		must(t, os.Remove(path))
+		writeFile(t, path, content)
+	}},
+	{"configmap swap", saveConfigMap},
+}
+
+var configMapVersion atomic.Int64
+
+// saveConfigMap saves as the kubelet updates a ConfigMap volume: the content
+// goes in a new timestamped directory, ..data is swapped to it atomically,
+// and path is a link through ..data.
+func saveConfigMap(t testing.TB, path, content string) {
+	dir, name := filepath.Split(path)
+	version := fmt.Sprintf("..v%d", configMapVersion.Add(1))
+	must(t, os.Mkdir(filepath.Join(dir, version), 0o755))
+	writeFile(t, filepath.Join(dir, version, name), content)
+	must(t, os.Symlink(version, filepath.Join(dir, "..data_tmp")))
+	must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+	if target, err := os.Readlink(path); err != nil || target != filepath.Join("..data", name) {
+		must(t, os.Symlink(filepath.Join("..data", name), path+".link~"))
+		must(t, os.Rename(path+".link~", path))
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The whole loop under load: 32 callers ping target "a" while its file is
+// rewritten 200 times in every save style, with pool sizes 1-16 and the
+// endpoint swapped between two servers, and an invalid file now and then.
+// No call fails, every change shows in the event stream, invalid files
+// change nothing, and the servers end with the connections the file asks
+// for.
+func TestEndToEndReloadUnderLoad(t *testing.T) {
+	servers := []*fleartest.Server{
+		fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true}),
+		fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true}),
+	}
+	path := filepath.Join(t.TempDir(), "fleare.yaml")
+	writeFile(t, path, configYAML(tgt{name: "a", srv: servers[0], size: 4}))
+	m := newManager(t, manager.Options{Debounce: 10 * time.Millisecond})
+	ev := record(t, m)
+	ctx := testCtx(t)
+	if err := m.WatchFile(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+
+	load, stopLoad := context.WithCancel(ctx)
+	var calls, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	a := m.Client("a")
+	for range 32 {
+		wg.Go(func() {
+			for load.Err() == nil {
+				if err := a.Ping(load); err != nil && load.Err() == nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+				calls.Add(1)
+			}
+		})
+	}
+
+	const writes = 200
+	cur, size := 0, 4 // the server and size in force
+	var changes, rejects int
+	from := len(ev.all())
+	for i := range writes {
+		style := saveStyles[i%len(saveStyles)]
+		if i%10 == 7 {
+			settled(t, servers, cur, size)
+			accepted := []uint64{servers[0].Accepted(), servers[1].Accepted()}
+			style.save(t, path, "version: 1\ntargets:\n  a: {host: [\n") // truncated garbage
+			var e manager.Event
+			e, from = ev.wait(t, from, "rejected ("+style.name+")", isType(manager.EventConfigRejected, ""))
+			if len(e.Errors) == 0 || !strings.Contains(e.Errors[0], path+":") {
+				t.Fatalf("rejected event without positioned errors: %v", e)
+			}
+			for j, s := range servers {
+				if s.Accepted() != accepted[j] {
+					t.Fatalf("write %d (%s): a rejected file opened connections on server %d", i, style.name, j)
+				}
+			}
+			settled(t, servers, cur, size)
+			rejects++
+			continue
+		}
+		if i%5 == 0 {
+			cur = 1 - cur
+		}
+		size = 1 + i%16
+		style.save(t, path, configYAML(tgt{name: "a", srv: servers[cur], size: size}))
+		want := manager.EventTargetResized
+		if i%5 == 0 {
+			want = manager.EventTargetReplaced
+		}
+		_, from = ev.wait(t, from, fmt.Sprintf("write %d (%s): %s", i, style.name, want), isType(want, "a"))
+		_, from = ev.wait(t, from, fmt.Sprintf("write %d: applied", i), isType(manager.EventConfigApplied, ""))
+		changes++
+	}
+	settled(t, servers, cur, size)
+	stopLoad()
+	wg.Wait()
+
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of %d calls failed; first: %v", n, calls.Load(), firstErr.Load())
+	}
+	st := m.Status()
+	if st.Generation != uint64(1+changes) || st.Reloads.Rejected != uint64(rejects) {
+		t.Fatalf("generation %d after %d changes, %d rejected (want %d); status %+v", st.Generation, changes, st.Reloads.Rejected, rejects, st)
+	}
+	if servers[0].Stranded()+servers[1].Stranded() != 0 {
+		t.Fatal("connects were stranded: pools dialed one server in parallel")
+	}
+	t.Logf("%d calls, %d changes, %d rejected files", calls.Load(), changes, rejects)
+}
+
+// settled waits until the servers hold the connections the configuration in
+// force asks for: size on servers[cur], none on the other.
+func settled(t testing.TB, servers []*fleartest.Server, cur, size int) {
+	t.Helper()
+	waitConns(t, servers[cur], size)
+	waitConns(t, servers[1-cur], 0)
+}

@@ -1,0 +1,453 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/fleare-manager/fleare-manager/internal/broadcast"
+	"github.com/fleare-manager/fleare-manager/reconcile"
+	"github.com/fleare-manager/fleare-manager/spec"
+)
+
+// Errors for states. Errors returned by this package wrap them.
+var (
+	// ErrClosed: the manager was closed.
+	ErrClosed = errors.New("manager: closed")
+	// ErrTargetRemoved: a Client's target was in the configuration and has
+	// been removed from it.
+	ErrTargetRemoved = errors.New("manager: target removed")
+	// ErrUnknownTarget: a Client's target has never been in the
+	// configuration since the Client was made.
+	ErrUnknownTarget = errors.New("manager: unknown target")
+)
+
+// Manager runs one connection pool per configured target and keeps the pools
+// matching the configuration it is given, through Apply or a watched file.
+// It is safe for concurrent use. Create it with New and always Close it.
+type Manager struct {
+	opts   Options
+	events *broadcast.Broadcaster[Event]
+	gen    atomic.Uint64 // configuration generation, bumped by each apply that changes something
+
+	// applying holds one token: whoever has it applies a configuration, so
+	// plans are computed and executed one at a time.
+	applying chan struct{}
+
+	// life is the manager's lifetime context, canceled by Close when its
+	// deadline passes (forcing drains) or once all pools are closed. It is
+	// the parent of every background goroutine's context.
+	life      context.Context
+	endLife   context.CancelFunc
+	closing   chan struct{} // closed when Close starts
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup // background goroutines: pool fillers, drains, the watcher
+
+	mu sync.Mutex
+	// Everything below is guarded by mu.
+	targets   map[string]*target
+	draining  map[*pool]string // pools closing, with why
+	config    *spec.Config     // the configuration last accepted
+	reload    Reload           // the last configuration attempt
+	reloads   ReloadCounts     // configuration attempts by result
+	source    string           // where config came from: a file path, or "api"
+	hash      [32]byte         // SHA-256 of the file config was read from
+	watchPath string           // the file WatchFile watches, "" if none
+}
+
+// New returns a Manager with no targets.
+func New(o Options) (*Manager, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	life, end := context.WithCancel(context.Background())
+	return &Manager{
+		opts:     o,
+		events:   broadcast.New[Event](),
+		applying: make(chan struct{}, 1),
+		life:     life,
+		endLife:  end,
+		closing:  make(chan struct{}),
+		targets:  make(map[string]*target),
+		draining: make(map[*pool]string),
+	}, nil
+}
+
+// Outcome is what became of one action of an applied plan.
+type Outcome struct {
+	Target string         `json:"target"`
+	Action reconcile.Kind `json:"action"`
+	// Err is why the action did not complete, nil if it did. A target whose
+	// pool could not connect stays configured and keeps retrying.
+	Err error `json:"-"`
+	// Took is how long the action ran.
+	Took time.Duration `json:"took"`
+}
+
+// MarshalJSON writes the outcome with its error as text ("error").
+func (o Outcome) MarshalJSON() ([]byte, error) {
+	type plain Outcome
+	var msg string
+	if o.Err != nil {
+		msg = o.Err.Error()
+	}
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}{plain(o), msg})
+}
+
+// Result is what Apply did.
+type Result struct {
+	// Generation is the configuration generation after the apply.
+	Generation uint64 `json:"generation"`
+	// Plan is the plan that was executed.
+	Plan reconcile.Plan `json:"plan"`
+	// Outcomes has one entry per action, in plan order.
+	Outcomes []Outcome `json:"outcomes"`
+}
+
+// Apply makes cfg the desired configuration: it diffs cfg against what runs,
+// executes the plan, and returns it with each action's outcome. New pools
+// (created targets, and the new half of a replace) are waited for until they
+// are full, fail a first time, or reach their connect timeout; those that
+// fail stay desired and keep converging in the background (a replace keeps
+// serving from the old pool until the new one is full). The error, if any,
+// aggregates the failed actions. Apply calls are serialised with each other
+// and with file reloads.
+func (m *Manager) Apply(ctx context.Context, cfg *spec.Config) (Result, error) {
+	return m.apply(ctx, cfg, "api", [32]byte{})
+}
+
+// Plan returns the plan Apply would execute for cfg now, without executing
+// it.
+func (m *Manager) Plan(cfg *spec.Config) reconcile.Plan {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return reconcile.Diff(cfg, m.stateLocked())
+}
+
+// Config returns the configuration last accepted, or nil if none.
+func (m *Manager) Config() *spec.Config {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.config
+}
+
+func (m *Manager) apply(ctx context.Context, cfg *spec.Config, source string, hash [32]byte) (Result, error) {
+	if err := m.acquire(ctx); err != nil {
+		return Result{}, fmt.Errorf("manager: apply: %w", err)
+	}
+	defer m.release()
+	return m.applyHeld(ctx, cfg, source, hash)
+}
+
+// acquire takes the apply token, which serialises configuration changes.
+func (m *Manager) acquire(ctx context.Context) error {
+	select {
+	case m.applying <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.closing:
+		return ErrClosed
+	}
+	select {
+	case <-m.closing:
+		<-m.applying
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+
+// release returns the apply token.
+func (m *Manager) release() { <-m.applying }
+
+// applyHeld applies cfg; the caller holds the apply token.
+func (m *Manager) applyHeld(ctx context.Context, cfg *spec.Config, source string, hash [32]byte) (Result, error) {
+	if cfg == nil {
+		return Result{}, errors.New("manager: apply: nil configuration")
+	}
+	m.mu.Lock()
+	plan := reconcile.Diff(cfg, m.stateLocked())
+	gen := m.gen.Load()
+	if !plan.Empty() {
+		gen = m.gen.Add(1)
+	}
+	m.config, m.source, m.hash = cfg, source, hash
+	m.mu.Unlock()
+
+	res := Result{Generation: gen, Plan: plan, Outcomes: m.execute(ctx, plan)}
+	var errs *multierror.Error
+	for _, o := range res.Outcomes {
+		if o.Err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("target %q: %s: %w", o.Target, o.Action, o.Err))
+		}
+	}
+	err := errs.ErrorOrNil()
+	m.recordApplied(res, source, err)
+	return res, err
+}
+
+// recordApplied stores the result of an accepted configuration and emits
+// config.applied.
+func (m *Manager) recordApplied(res Result, source string, err error) {
+	r := Reload{Time: time.Now(), Source: source, Result: ReloadApplied, Generation: res.Generation}
+	e := Event{Type: EventConfigApplied, Generation: res.Generation, Source: source, New: res.Plan.Summary().String()}
+	if err != nil {
+		r.Result = ReloadPartial
+		e.Error = err.Error()
+		for _, o := range res.Outcomes {
+			if o.Err != nil {
+				r.Errors = append(r.Errors, fmt.Sprintf("target %q: %s: %v", o.Target, o.Action, o.Err))
+			}
+		}
+	}
+	m.mu.Lock()
+	m.recordLocked(r)
+	m.mu.Unlock()
+	m.emit(e)
+}
+
+// recordLocked stores r as the last configuration attempt and counts it.
+func (m *Manager) recordLocked(r Reload) {
+	m.reload = r
+	switch r.Result {
+	case ReloadApplied:
+		m.reloads.Applied++
+	case ReloadPartial:
+		m.reloads.Partial++
+	case ReloadRejected:
+		m.reloads.Rejected++
+	case ReloadUnchanged:
+		m.reloads.Unchanged++
+	}
+}
+
+// stateLocked returns what runs, for reconcile: each target with the spec it
+// converges to. Pools still draining are left out: a target that reappears
+// while its old pool drains gets a new pool.
+func (m *Manager) stateLocked() reconcile.State {
+	s := reconcile.State{Targets: make([]reconcile.Running, 0, len(m.targets))}
+	for _, t := range m.targets {
+		s.Targets = append(s.Targets, reconcile.Running{Target: t.spec})
+	}
+	sort.Slice(s.Targets, func(i, j int) bool { return s.Targets[i].Target.Name < s.Targets[j].Target.Name })
+	return s
+}
+
+// execute runs plan's actions: creates and replaces first, concurrently
+// (bounded by ConnectConcurrency), then updates, resizes and deletes, which
+// do not wait on the network. Outcomes are in plan order.
+func (m *Manager) execute(ctx context.Context, plan reconcile.Plan) []Outcome {
+	out := make([]Outcome, len(plan.Actions))
+	sem := make(chan struct{}, m.opts.ConnectConcurrency)
+	var wg sync.WaitGroup
+	for i, a := range plan.Actions {
+		out[i] = Outcome{Target: a.Name, Action: a.Kind}
+		run := func() {
+			start := time.Now()
+			out[i].Err = m.act(ctx, a)
+			out[i].Took = time.Since(start)
+		}
+		if a.Kind != reconcile.Create && a.Kind != reconcile.Replace {
+			wg.Wait() // new capacity first, as the plan's order intends
+			run()
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			run()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// act executes one action.
+func (m *Manager) act(ctx context.Context, a reconcile.Action) error {
+	switch a.Kind {
+	case reconcile.Create:
+		return m.create(ctx, a)
+	case reconcile.Replace:
+		return m.replace(ctx, a)
+	case reconcile.Update, reconcile.Resize:
+		return m.update(ctx, a)
+	case reconcile.Delete:
+		m.delete(a)
+		return nil
+	}
+	return fmt.Errorf("manager: unknown action %v", a.Kind)
+}
+
+// create opens a pool for a new target and waits for it to fill.
+func (m *Manager) create(ctx context.Context, a reconcile.Action) error {
+	// The event comes first, so that the pool's own events follow it.
+	m.emit(Event{Type: EventTargetCreated, Target: a.Name, Endpoint: a.Desired.Addr(), Generation: m.gen.Load(),
+		New: fmt.Sprintf("pool %d", a.Desired.Pool.Size)})
+	p := m.newPool(a.Desired, nil)
+	t := &target{name: a.Name, spec: a.Desired, lastChange: time.Now()}
+	t.active.Store(p)
+	m.mu.Lock()
+	m.targets[a.Name] = t
+	m.mu.Unlock()
+	return m.await(ctx, p, nil)
+}
+
+// replace opens a pool for a target's new endpoint or credentials, and
+// switches the target to it once it is full; the old pool then drains. A
+// replace still waiting from an earlier apply is abandoned for this one.
+// When the new pool is not full within its connect timeout, replace returns
+// an error and the switch happens in the background when it is.
+func (m *Manager) replace(ctx context.Context, a reconcile.Action) error {
+	m.mu.Lock()
+	t := m.targets[a.Name]
+	stale := t.pending
+	r := &replacement{old: t.spec, switched: make(chan struct{})}
+	t.pending, t.spec, t.lastChange = r, a.Desired, time.Now()
+	// The pool is made under mu so that its filler cannot switch before
+	// t.pending is set.
+	r.pool = m.newPool(a.Desired, func(p *pool) { m.switchTo(t, r) })
+	m.mu.Unlock()
+	if stale != nil {
+		m.retireLater(stale.pool, "superseded")
+	}
+	if err := m.await(ctx, r.pool, r.switched); err != nil {
+		return fmt.Errorf("new pool not ready, %s keeps serving: %w", t.active.Load().endpoint(), err)
+	}
+	return nil
+}
+
+// switchTo makes r's pool serve t, if r is still t's pending replacement,
+// and retires the old pool.
+func (m *Manager) switchTo(t *target, r *replacement) {
+	m.mu.Lock()
+	if t.pending != r || t.removed.Load() {
+		m.mu.Unlock()
+		return // superseded or deleted; whoever did that retires r.pool
+	}
+	t.pending = nil
+	old := t.active.Swap(r.pool)
+	m.draining[old] = "replaced"
+	m.mu.Unlock()
+	close(r.switched)
+	m.emit(Event{Type: EventTargetReplaced, Target: t.name, Endpoint: r.pool.endpoint(), Generation: m.gen.Load(),
+		Old: old.endpoint(), New: r.pool.endpoint(), Changes: changeLines(r.old, r.pool.spec)})
+	m.retire(old, "replaced")
+}
+
+// update applies in-place changes (settings, size) to a target's pool. A
+// target whose replace is still pending gets a new replace instead, built
+// from the new spec.
+func (m *Manager) update(ctx context.Context, a reconcile.Action) error {
+	m.mu.Lock()
+	t := m.targets[a.Name]
+	if t.pending != nil {
+		m.mu.Unlock()
+		return m.replace(ctx, reconcile.Action{Kind: reconcile.Replace, Name: a.Name, Desired: a.Desired, Current: a.Current})
+	}
+	p := t.active.Load()
+	t.spec, t.lastChange = a.Desired, time.Now()
+	m.mu.Unlock()
+
+	if err := p.client.Update(m.poolOptions(a.Desired, p)); err != nil {
+		return err
+	}
+	p.drain.Store(int64(a.Desired.Timeouts.Drain))
+	e := Event{Type: EventTargetUpdated, Target: a.Name, Endpoint: p.endpoint(), Generation: m.gen.Load(),
+		Changes: changeLines(a.Current, a.Desired)}
+	if a.Kind == reconcile.Resize {
+		e.Type, e.Changes = EventTargetResized, nil
+		e.Old, e.New = fmt.Sprint(a.Current.Pool.Size), fmt.Sprint(a.Desired.Pool.Size)
+	}
+	m.emit(e)
+	return nil
+}
+
+// delete removes a target; its pool (and a pending replacement's) drain in
+// the background.
+func (m *Manager) delete(a reconcile.Action) {
+	m.mu.Lock()
+	t := m.targets[a.Name]
+	delete(m.targets, a.Name)
+	t.removed.Store(true)
+	pending := t.pending
+	t.pending = nil
+	p := t.active.Load()
+	m.mu.Unlock()
+	m.emit(Event{Type: EventTargetDeleted, Target: a.Name, Endpoint: p.endpoint(), Generation: m.gen.Load(), Old: p.endpoint()})
+	if pending != nil {
+		m.retireLater(pending.pool, "deleted")
+	}
+	m.retireLater(p, "deleted")
+}
+
+// changeLines describes what differs between two specs, secrets masked.
+func changeLines(old, new spec.Target) []string {
+	plan := reconcile.Diff(&spec.Config{Targets: []spec.Target{new}},
+		reconcile.State{Targets: []reconcile.Running{{Target: old}}})
+	var out []string
+	for _, a := range plan.Actions {
+		for _, c := range a.Changes {
+			if c.Sensitive {
+				out = append(out, c.Path+" changed")
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s %s → %s", c.Path, c.Old, c.New))
+		}
+	}
+	return out
+}
+
+// Close stops watching, and closes every pool: callers waiting for a
+// connection fail at once, requests in flight may finish within each
+// target's drain timeout or until ctx ends, whichever is first, and are then
+// cut off. It waits for every goroutine the manager started. Close is
+// idempotent; later calls return the first call's result.
+func (m *Manager) Close(ctx context.Context) error {
+	m.closeOnce.Do(func() { m.closeErr = m.close(ctx) })
+	return m.closeErr
+}
+
+func (m *Manager) close(ctx context.Context) error {
+	close(m.closing)
+	stopForcing := context.AfterFunc(ctx, m.endLife) // past ctx, drains are cut short
+	defer stopForcing()
+
+	m.applying <- struct{}{} // waits for a running apply, which sees closing and ends
+	m.mu.Lock()
+	var pools []*pool
+	for name, t := range m.targets {
+		t.removed.Store(true)
+		if t.pending != nil {
+			pools = append(pools, t.pending.pool)
+			t.pending = nil
+		}
+		pools = append(pools, t.active.Load())
+		delete(m.targets, name)
+	}
+	for _, p := range pools {
+		m.draining[p] = "closed"
+	}
+	m.mu.Unlock()
+	for _, p := range pools {
+		m.wg.Go(func() { m.retire(p, "closed") })
+	}
+	m.wg.Wait()
+	m.endLife()
+	m.events.Close()
+	if ctx.Err() != nil {
+		return fmt.Errorf("manager: close: %w", ctx.Err())
+	}
+	return nil
+}

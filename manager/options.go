@@ -1,0 +1,75 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultDebounce           = 50 * time.Millisecond
+	DefaultPollInterval       = 2 * time.Second
+	DefaultEventBuffer        = 1024
+	DefaultConnectConcurrency = 16
+)
+
+// Options configure a Manager. A zero field takes its default; New copies
+// the struct and never writes to the caller's value.
+type Options struct {
+	// Logger receives one record per event (debug for pool state changes,
+	// info for configuration and target changes, warn for errors and
+	// rejected configurations). Default nil: no logging.
+	Logger *slog.Logger
+
+	// Debounce is how long a watched file must be quiet before it is read.
+	// Default 50ms.
+	Debounce time.Duration
+	// PollInterval is how often a watched file's content is hashed, as a
+	// backstop for mounts where inotify sees nothing. Default 2s; negative
+	// turns polling off.
+	PollInterval time.Duration
+	// ReloadOnSIGHUP makes WatchFile also re-read the file on SIGHUP.
+	// Default false.
+	ReloadOnSIGHUP bool
+
+	// EventBuffer is each subscriber's buffer; a subscriber that falls
+	// further behind loses events. Default 1024.
+	EventBuffer int
+	// ConnectConcurrency bounds how many new pools Apply opens at the same
+	// time (pools for one address still dial one connection at a time, as
+	// the Fleare server requires). Default 16.
+	ConnectConcurrency int
+
+	// Dialer opens TCP connections for every pool. Default: the fleare
+	// client's dialer. Tests use it to inject faults.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HealthCheckInterval is passed to every pool (see
+	// fleare.Options.HealthCheckInterval). Default: the fleare default.
+	HealthCheckInterval time.Duration
+	// RequestObserver, when set, is called after every request made
+	// through a manager Client, with the target, the time it took and its
+	// error. It must be fast and must not block. Default nil.
+	RequestObserver func(target string, took time.Duration, err error)
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Debounce < 0 || o.EventBuffer < 0 || o.ConnectConcurrency < 0 || o.HealthCheckInterval < 0 {
+		return o, fmt.Errorf("manager: options: Debounce, EventBuffer, ConnectConcurrency and HealthCheckInterval must not be negative")
+	}
+	if o.Debounce == 0 {
+		o.Debounce = DefaultDebounce
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.EventBuffer == 0 {
+		o.EventBuffer = DefaultEventBuffer
+	}
+	if o.ConnectConcurrency == 0 {
+		o.ConnectConcurrency = DefaultConnectConcurrency
+	}
+	return o, nil
+}

@@ -1,0 +1,198 @@
+package manager
+
+import (
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ReloadResult says how a configuration attempt ended.
+type ReloadResult string
+
+// Reload results.
+const (
+	// ReloadApplied: the configuration was accepted and every action
+	// completed.
+	ReloadApplied ReloadResult = "applied"
+	// ReloadPartial: the configuration was accepted, but some actions did
+	// not complete (their targets keep converging in the background).
+	ReloadPartial ReloadResult = "partial"
+	// ReloadRejected: the configuration did not load or validate, and
+	// nothing changed.
+	ReloadRejected ReloadResult = "rejected"
+	// ReloadUnchanged: the file was read again and holds the configuration
+	// in force, so there was nothing to do.
+	ReloadUnchanged ReloadResult = "unchanged"
+)
+
+// Reload describes the last configuration attempt.
+type Reload struct {
+	Time       time.Time    `json:"time"`
+	Source     string       `json:"source"`
+	Result     ReloadResult `json:"result"`
+	Generation uint64       `json:"generation"`
+	// Errors holds every problem: each failed action, or each error of a
+	// rejected file with its line.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// ReloadCounts counts configuration attempts (from Apply, the watched file
+// and SIGHUP) by result.
+type ReloadCounts struct {
+	Applied   uint64 `json:"applied"`
+	Partial   uint64 `json:"partial"`
+	Rejected  uint64 `json:"rejected"`
+	Unchanged uint64 `json:"unchanged"`
+}
+
+// Status is a snapshot of the manager and its targets.
+type Status struct {
+	// Generation counts accepted configurations that changed something.
+	Generation uint64 `json:"generation"`
+	// Source is where the current configuration came from: a file path, or
+	// "api". Empty before the first one.
+	Source string `json:"source,omitempty"`
+	// Hash is the SHA-256 (hex) of the file the configuration was read
+	// from, when it came from a file.
+	Hash string `json:"hash,omitempty"`
+	// Watching is the file being watched, if any.
+	Watching string `json:"watching,omitempty"`
+	// LastReload is the last configuration attempt, nil before the first.
+	LastReload *Reload `json:"lastReload,omitempty"`
+	// Reloads counts configuration attempts since New.
+	Reloads ReloadCounts `json:"reloads"`
+	// EventsDropped counts events lost by subscribers that fell behind.
+	EventsDropped uint64 `json:"eventsDropped"`
+	// Targets has one entry per configured target, sorted by name.
+	Targets []TargetStatus `json:"targets"`
+	// Draining lists pools taken out of service that are still closing.
+	Draining []DrainingPool `json:"draining,omitempty"`
+}
+
+// TargetStatus is a snapshot of one target.
+type TargetStatus struct {
+	Name string `json:"name"`
+	// Endpoint is the host:port of the pool serving calls.
+	Endpoint string `json:"endpoint"`
+	// State is the serving pool's state: connecting, connected, error...
+	State string `json:"state"`
+	// Pool gauges of the serving pool.
+	Desired int `json:"desired"`
+	Open    int `json:"open"`
+	Idle    int `json:"idle"`
+	InUse   int `json:"inUse"`
+	Waiting int `json:"waiting"`
+	// Requests and Errors count requests sent and calls failed by the
+	// serving pool since it was opened (ServerErrors: "Error" replies).
+	Requests     uint64 `json:"requests"`
+	Errors       uint64 `json:"errors"`
+	ServerErrors uint64 `json:"serverErrors"`
+	// Dials, DialFailures and Replaced count connection attempts, failed
+	// ones, and broken connections replaced.
+	Dials        uint64 `json:"dials"`
+	DialFailures uint64 `json:"dialFailures"`
+	Replaced     uint64 `json:"replaced"`
+	// LastError is the serving pool's last dial or connection error.
+	LastError     string    `json:"lastError,omitempty"`
+	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
+	// LastChange is when the target's configuration last changed.
+	LastChange time.Time `json:"lastChange"`
+	// Pending describes a replacement pool that is filling, nil if none.
+	Pending *PendingPool `json:"pending,omitempty"`
+}
+
+// PendingPool is the new half of a replace, not serving yet.
+type PendingPool struct {
+	Endpoint  string `json:"endpoint"`
+	State     string `json:"state"`
+	Open      int    `json:"open"`
+	Desired   int    `json:"desired"`
+	LastError string `json:"lastError,omitempty"`
+}
+
+// DrainingPool is a pool being closed.
+type DrainingPool struct {
+	Target   string `json:"target"`
+	Endpoint string `json:"endpoint"`
+	Why      string `json:"why"`
+	InUse    int    `json:"inUse"`
+}
+
+// Status returns a snapshot of the manager and every target.
+func (m *Manager) Status() Status {
+	type entry struct {
+		name       string
+		active     *pool
+		pending    *pool
+		lastChange time.Time
+	}
+	m.mu.Lock()
+	st := Status{Generation: m.gen.Load(), Source: m.source, Watching: m.watchPath, Reloads: m.reloads}
+	if m.hash != ([32]byte{}) {
+		st.Hash = hex.EncodeToString(m.hash[:])
+	}
+	if !m.reload.Time.IsZero() {
+		r := m.reload
+		r.Errors = slices.Clone(r.Errors)
+		st.LastReload = &r
+	}
+	entries := make([]entry, 0, len(m.targets))
+	for name, t := range m.targets {
+		e := entry{name: name, active: t.active.Load(), lastChange: t.lastChange}
+		if t.pending != nil {
+			e.pending = t.pending.pool
+		}
+		entries = append(entries, e)
+	}
+	draining := make(map[*pool]string, len(m.draining))
+	for p, why := range m.draining {
+		draining[p] = why
+	}
+	m.mu.Unlock()
+
+	// Pool stats take each pool's lock: gather them without holding mu.
+	st.EventsDropped = m.events.Dropped()
+	st.Targets = make([]TargetStatus, 0, len(entries))
+	for _, e := range entries {
+		ts := targetStatus(e.name, e.active)
+		ts.LastChange = e.lastChange
+		if e.pending != nil {
+			ps := e.pending.client.Stats()
+			ts.Pending = &PendingPool{Endpoint: ps.Addr, State: ps.State.String(), Open: ps.Open,
+				Desired: ps.Desired, LastError: ps.LastError}
+		}
+		st.Targets = append(st.Targets, ts)
+	}
+	slices.SortFunc(st.Targets, func(a, b TargetStatus) int { return strings.Compare(a.Name, b.Name) })
+	for p, why := range draining {
+		ps := p.client.Stats()
+		st.Draining = append(st.Draining, DrainingPool{Target: p.target, Endpoint: ps.Addr, Why: why, InUse: ps.InUse})
+	}
+	slices.SortFunc(st.Draining, func(a, b DrainingPool) int {
+		return strings.Compare(a.Target+" "+a.Endpoint, b.Target+" "+b.Endpoint)
+	})
+	return st
+}
+
+func targetStatus(name string, p *pool) TargetStatus {
+	s := p.client.Stats()
+	return TargetStatus{
+		Name:          name,
+		Endpoint:      s.Addr,
+		State:         s.State.String(),
+		Desired:       s.Desired,
+		Open:          s.Open,
+		Idle:          s.Idle,
+		InUse:         s.InUse,
+		Waiting:       s.Waiting,
+		Requests:      s.Requests,
+		Errors:        s.Errors,
+		ServerErrors:  s.ServerErrors,
+		Dials:         s.DialAttempts,
+		DialFailures:  s.DialFailures,
+		Replaced:      s.Replaced,
+		LastError:     s.LastError,
+		LastErrorTime: s.LastErrorTime,
+	}
+}

@@ -1,0 +1,205 @@
+package manager
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/internal/filewatch"
+	"github.com/fleare-manager/fleare-manager/spec"
+)
+
+// settleFactor times Options.Debounce is how long a file that does not
+// parse is given to change again before it is rejected: an editor or a tool
+// may be half-way through writing it.
+const settleFactor = 4
+
+// WatchFile loads the configuration file at path, applies it, and returns;
+// from then on, until ctx ends or the manager is closed, it applies the file
+// again each time its content changes, however it is saved (in place,
+// renamed over, deleted and recreated, or a Kubernetes ConfigMap volume),
+// and on SIGHUP when Options.ReloadOnSIGHUP is set.
+//
+// A file that does not load or validate changes nothing: the configuration
+// in force stays, and an EventConfigRejected lists every problem. Content
+// identical to the configuration in force yields no plan. WatchFile returns
+// an error, and does not watch, when the file cannot be read or is invalid
+// at the start, or when a file is already being watched.
+func (m *Manager) WatchFile(ctx context.Context, path string) error {
+	if err := m.acquire(ctx); err != nil {
+		return fmt.Errorf("manager: watch %s: %w", path, err)
+	}
+	defer m.release()
+	m.mu.Lock()
+	if m.watchPath != "" {
+		cur := m.watchPath
+		m.mu.Unlock()
+		return fmt.Errorf("manager: watch %s: already watching %s", path, cur)
+	}
+	m.watchPath = path
+	m.mu.Unlock()
+
+	wctx, cancel := context.WithCancel(ctx)
+	updates, err := filewatch.Watch(wctx, path, filewatch.Options{
+		Debounce:     m.opts.Debounce,
+		PollInterval: m.opts.PollInterval,
+		OnError:      m.watchTrouble,
+	})
+	if err == nil {
+		err = m.initialLoad(wctx, path, updates)
+	}
+	if err != nil {
+		cancel()
+		for range updates {
+		}
+		m.mu.Lock()
+		m.watchPath = ""
+		m.mu.Unlock()
+		return err
+	}
+	var hup chan os.Signal
+	if m.opts.ReloadOnSIGHUP {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+	}
+	m.wg.Go(func() {
+		defer func() {
+			if hup != nil {
+				signal.Stop(hup)
+			}
+			cancel()
+			for range updates { // until the watcher has stopped
+			}
+			m.mu.Lock()
+			m.watchPath = ""
+			m.mu.Unlock()
+		}()
+		m.reloadLoop(wctx, path, updates, hup)
+	})
+	return nil
+}
+
+// initialLoad applies the watcher's first reading of the file; the caller
+// holds the apply token.
+func (m *Manager) initialLoad(ctx context.Context, path string, updates <-chan filewatch.Update) error {
+	var u filewatch.Update
+	select {
+	case u = <-updates:
+	case <-ctx.Done():
+		return fmt.Errorf("manager: watch %s: %w", path, ctx.Err())
+	}
+	cfg, err := load(path, u)
+	if err != nil {
+		m.reject(path, err)
+		return err
+	}
+	_, err = m.applyHeld(ctx, cfg, path, u.Hash)
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil // targets that failed keep converging; the file was applied
+}
+
+// reloadLoop applies each new content of the file until ctx ends or the
+// manager closes. A content that does not load is held for a settling time
+// and rejected only if nothing newer arrives meanwhile.
+func (m *Manager) reloadLoop(ctx context.Context, path string, updates <-chan filewatch.Update, hup <-chan os.Signal) {
+	var (
+		held   error            // why the latest content was refused, not yet reported
+		settle <-chan time.Time // fires when held is to be reported
+	)
+	for {
+		var u filewatch.Update
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.closing:
+			return
+		case <-settle:
+			m.reject(path, held)
+			held, settle = nil, nil
+			continue
+		case <-hup:
+			u = readNow(path)
+		case next, ok := <-updates:
+			if !ok {
+				return
+			}
+			u = next
+		}
+		held, settle = nil, nil
+		if err := m.reloadFile(ctx, path, u); err != nil {
+			held, settle = err, time.After(settleFactor*m.opts.Debounce)
+		}
+	}
+}
+
+// reloadFile applies one content of the file, unless it is the content in
+// force. It returns why the content could not be loaded.
+func (m *Manager) reloadFile(ctx context.Context, path string, u filewatch.Update) error {
+	cfg, err := load(path, u)
+	if err != nil {
+		return err
+	}
+	if err := m.acquire(ctx); err != nil {
+		return nil // closing, or the watch is ending
+	}
+	defer m.release()
+	m.mu.Lock()
+	unchanged := m.source == path && m.hash == u.Hash
+	if unchanged {
+		m.recordLocked(Reload{Time: time.Now(), Source: path, Result: ReloadUnchanged, Generation: m.gen.Load()})
+	}
+	m.mu.Unlock()
+	if !unchanged {
+		_, _ = m.applyHeld(ctx, cfg, path, u.Hash) // outcomes are in the event and the status
+	}
+	return nil
+}
+
+// load parses one reading of the configuration file.
+func load(path string, u filewatch.Update) (*spec.Config, error) {
+	if u.Err != nil {
+		return nil, fmt.Errorf("manager: read %s: %w", path, u.Err)
+	}
+	return spec.Parse(path, u.Data)
+}
+
+// readNow reads the file at once, for SIGHUP.
+func readNow(path string) filewatch.Update {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return filewatch.Update{Err: err}
+	}
+	return filewatch.Update{Data: data, Hash: sha256.Sum256(data)}
+}
+
+// reject records that the file at path was refused, and why, and emits
+// config.rejected with every problem.
+func (m *Manager) reject(path string, err error) {
+	var lines []string
+	for _, e := range spec.Errors(err) {
+		lines = append(lines, e.Error())
+	}
+	if len(lines) == 0 {
+		lines = []string{err.Error()}
+	}
+	m.mu.Lock()
+	m.recordLocked(Reload{Time: time.Now(), Source: path, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines})
+	m.mu.Unlock()
+	m.emit(Event{Type: EventConfigRejected, Source: path, Generation: m.gen.Load(),
+		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", len(lines)), Errors: lines})
+}
+
+// watchTrouble logs a problem of the file watch itself (it recovers on its
+// own).
+func (m *Manager) watchTrouble(err error) {
+	if m.opts.Logger != nil {
+		m.opts.Logger.Warn("config watch trouble; recovering", "error", err)
+	}
+}
