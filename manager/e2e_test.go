@@ -1,12 +1,10 @@
 package manager_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,22 +79,7 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	load, stopLoad := context.WithCancel(ctx)
-	var calls, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	a := m.Client("a")
-	for range 32 {
-		wg.Go(func() {
-			for load.Err() == nil {
-				if err := a.Ping(load); err != nil && load.Err() == nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-				calls.Add(1)
-			}
-		})
-	}
+	load := testkit.StartLoad(ctx, 32, 10*time.Second, m.Client("a").Ping)
 
 	const writes = 200
 	cur, size := 0, 4 // the server and size in force
@@ -136,11 +119,9 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 		changes++
 	}
 	settled(t, servers, cur, size)
-	stopLoad()
-	wg.Wait()
-
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of %d calls failed; first: %v", n, calls.Load(), firstErr.Load())
+	calls := load.Stop()
+	if calls.Failed != 0 {
+		t.Fatalf("%d of %d calls failed; first: %v", calls.Failed, calls.OK+calls.Failed, calls.First)
 	}
 	st := m.Status()
 	if st.Generation != uint64(1+changes) || st.Reloads.Rejected != uint64(rejects) {
@@ -149,7 +130,7 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 	if servers[0].Stranded()+servers[1].Stranded() != 0 {
 		t.Fatal("connects were stranded: pools dialed one server in parallel")
 	}
-	t.Logf("%d calls, %d changes, %d rejected files", calls.Load(), changes, rejects)
+	t.Logf("%d calls, %d changes, %d rejected files", calls.OK, changes, rejects)
 }
 
 // settled waits until the servers hold the connections the configuration in

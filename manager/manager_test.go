@@ -1,12 +1,9 @@
 package manager_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,29 +211,13 @@ func TestClientAcrossReplaces(t *testing.T) {
 	a := m.Client("a")
 	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s1, Size: 4}))
 
-	ctx, cancel := context.WithCancel(testkit.Context(t))
-	var calls, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				if err := a.Ping(ctx); err != nil && ctx.Err() == nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-				calls.Add(1)
-			}
-		})
-	}
+	load := testkit.StartLoad(testkit.Context(t), 32, 10*time.Second, a.Ping)
 	servers := []*fleartest.Server{s1, s2}
 	for i := range 20 {
 		testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: servers[(i+1)%2], Size: 1 + i%8}))
 	}
-	cancel()
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d calls failed; first: %v", failed.Load(), calls.Load(), firstErr.Load())
+	if calls := load.Stop(); calls.Failed != 0 || calls.OK == 0 {
+		t.Fatalf("%d of %d calls failed; first: %v", calls.Failed, calls.OK+calls.Failed, calls.First)
 	}
 	last := 1 + 19%8
 	testkit.WaitConns(t, s1, last) // 20 applies: the last one is on s1
