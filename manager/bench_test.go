@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -18,29 +19,29 @@ import (
 //
 //	go test -run='^$' -bench=ReloadLatency -benchtime=40x ./manager
 func BenchmarkReloadLatency(b *testing.B) {
-	s := fleartest.NewServer(b, fleartest.Options{Users: testUsers})
-	configs := [2]string{configYAML(tgt{name: "a", srv: s, size: 2}), configYAML(tgt{name: "a", srv: s, size: 3})}
+	s := fleartest.NewServer(b, fleartest.Options{Users: testkit.Users()})
+	configs := [2]string{testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2}), testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 3})}
 
 	b.Run("file", func(b *testing.B) {
 		path := filepath.Join(b.TempDir(), "fleare.yaml")
-		writeFile(b, path, configs[0])
-		m := newManager(b, manager.Options{})
+		testkit.WriteFile(b, path, configs[0])
+		m := testkit.NewManager(b, manager.Options{})
 		events, cancel := m.Subscribe()
 		defer cancel()
-		if err := m.WatchFile(testCtx(b), path); err != nil {
+		if err := m.WatchFile(testkit.Context(b), path); err != nil {
 			b.Fatal(err)
 		}
 		waitApplied(b, events) // the initial load
 		reportLatency(b, func(i int) {
-			writeFile(b, path, configs[(i+1)%2])
+			testkit.WriteFile(b, path, configs[(i+1)%2])
 			waitApplied(b, events)
 		})
 	})
 	b.Run("apply", func(b *testing.B) {
-		m := newManager(b, manager.Options{})
-		apply(b, m, configs[0])
+		m := testkit.NewManager(b, manager.Options{})
+		testkit.Apply(b, m, configs[0])
 		reportLatency(b, func(i int) {
-			apply(b, m, configs[(i+1)%2])
+			testkit.Apply(b, m, configs[(i+1)%2])
 		})
 	})
 }

@@ -1,17 +1,16 @@
 package manager_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -22,15 +21,15 @@ type saveStyle struct {
 }
 
 var saveStyles = []saveStyle{
-	{"in place", writeFile},
+	{"in place", testkit.WriteFile},
 	{"temp then rename", func(t testing.TB, path, content string) {
 		tmp := path + ".tmp~"
-		writeFile(t, tmp, content)
+		testkit.WriteFile(t, tmp, content)
 		must(t, os.Rename(tmp, path))
 	}},
 	{"delete and recreate", func(t testing.TB, path, content string) {
 		must(t, os.Remove(path))
-		writeFile(t, path, content)
+		testkit.WriteFile(t, path, content)
 	}},
 	{"configmap swap", saveConfigMap},
 }
@@ -44,7 +43,7 @@ func saveConfigMap(t testing.TB, path, content string) {
 	dir, name := filepath.Split(path)
 	version := fmt.Sprintf("..v%d", configMapVersion.Add(1))
 	must(t, os.Mkdir(filepath.Join(dir, version), 0o755))
-	writeFile(t, filepath.Join(dir, version, name), content)
+	testkit.WriteFile(t, filepath.Join(dir, version, name), content)
 	must(t, os.Symlink(version, filepath.Join(dir, "..data_tmp")))
 	must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
 	if target, err := os.Readlink(path); err != nil || target != filepath.Join("..data", name) {
@@ -68,39 +67,24 @@ func must(t testing.TB, err error) {
 // for.
 func TestEndToEndReloadUnderLoad(t *testing.T) {
 	servers := []*fleartest.Server{
-		fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true}),
-		fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true}),
+		fleartest.NewServer(t, fleartest.Options{Users: testkit.Users(), Strict: true}),
+		fleartest.NewServer(t, fleartest.Options{Users: testkit.Users(), Strict: true}),
 	}
 	path := filepath.Join(t.TempDir(), "fleare.yaml")
-	writeFile(t, path, configYAML(tgt{name: "a", srv: servers[0], size: 4}))
-	m := newManager(t, manager.Options{Debounce: 10 * time.Millisecond})
-	ev := record(t, m)
-	ctx := testCtx(t)
+	testkit.WriteFile(t, path, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: servers[0], Size: 4}))
+	m := testkit.NewManager(t, manager.Options{Debounce: 10 * time.Millisecond})
+	ev := testkit.Record(t, m)
+	ctx := testkit.Context(t)
 	if err := m.WatchFile(ctx, path); err != nil {
 		t.Fatal(err)
 	}
 
-	load, stopLoad := context.WithCancel(ctx)
-	var calls, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	a := m.Client("a")
-	for range 32 {
-		wg.Go(func() {
-			for load.Err() == nil {
-				if err := a.Ping(load); err != nil && load.Err() == nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-				calls.Add(1)
-			}
-		})
-	}
+	load := testkit.StartLoad(ctx, 32, 10*time.Second, m.Client("a").Ping)
 
 	const writes = 200
 	cur, size := 0, 4 // the server and size in force
 	var changes, rejects int
-	from := len(ev.all())
+	from := len(ev.All())
 	for i := range writes {
 		style := saveStyles[i%len(saveStyles)]
 		if i%10 == 7 {
@@ -108,7 +92,7 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 			accepted := []uint64{servers[0].Accepted(), servers[1].Accepted()}
 			style.save(t, path, "version: 1\ntargets:\n  a: {host: [\n") // truncated garbage
 			var e manager.Event
-			e, from = ev.wait(t, from, "rejected ("+style.name+")", isType(manager.EventConfigRejected, ""))
+			e, from = ev.Wait(t, from, "rejected ("+style.name+")", testkit.Is(manager.EventConfigRejected, ""))
 			if len(e.Errors) == 0 || !strings.Contains(e.Errors[0], path+":") {
 				t.Fatalf("rejected event without positioned errors: %v", e)
 			}
@@ -125,36 +109,45 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 			cur = 1 - cur
 		}
 		size = 1 + i%16
-		style.save(t, path, configYAML(tgt{name: "a", srv: servers[cur], size: size}))
+		style.save(t, path, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: servers[cur], Size: size}))
 		want := manager.EventTargetResized
 		if i%5 == 0 {
 			want = manager.EventTargetReplaced
 		}
-		_, from = ev.wait(t, from, fmt.Sprintf("write %d (%s): %s", i, style.name, want), isType(want, "a"))
-		_, from = ev.wait(t, from, fmt.Sprintf("write %d: applied", i), isType(manager.EventConfigApplied, ""))
 		changes++
+		// A replace whose new pool fills slowly is applied first and
+		// switches later: the two events may come in either order.
+		_, seen := ev.Wait(t, from, fmt.Sprintf("write %d (%s): %s", i, style.name, want), testkit.Is(want, "a"))
+		gen := uint64(1 + changes)
+		_, applied := ev.Wait(t, from, fmt.Sprintf("write %d: applied", i), func(e manager.Event) bool {
+			return e.Type == manager.EventConfigApplied && e.Generation == gen
+		})
+		from = max(seen, applied)
 	}
 	settled(t, servers, cur, size)
-	stopLoad()
-	wg.Wait()
-
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of %d calls failed; first: %v", n, calls.Load(), firstErr.Load())
+	calls := load.Stop()
+	if calls.Failed != 0 {
+		t.Fatalf("%d of %d calls failed; first: %v", calls.Failed, calls.OK+calls.Failed, calls.First)
 	}
 	st := m.Status()
 	if st.Generation != uint64(1+changes) || st.Reloads.Rejected != uint64(rejects) {
+		for _, e := range ev.All() {
+			if e.Type == manager.EventConfigRejected {
+				t.Log(e)
+			}
+		}
 		t.Fatalf("generation %d after %d changes, %d rejected (want %d); status %+v", st.Generation, changes, st.Reloads.Rejected, rejects, st)
 	}
 	if servers[0].Stranded()+servers[1].Stranded() != 0 {
 		t.Fatal("connects were stranded: pools dialed one server in parallel")
 	}
-	t.Logf("%d calls, %d changes, %d rejected files", calls.Load(), changes, rejects)
+	t.Logf("%d calls, %d changes, %d rejected files", calls.OK, changes, rejects)
 }
 
 // settled waits until the servers hold the connections the configuration in
 // force asks for: size on servers[cur], none on the other.
 func settled(t testing.TB, servers []*fleartest.Server, cur, size int) {
 	t.Helper()
-	waitConns(t, servers[cur], size)
-	waitConns(t, servers[1-cur], 0)
+	testkit.WaitConns(t, servers[cur], size)
+	testkit.WaitConns(t, servers[1-cur], 0)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,7 +188,7 @@ func (m *Manager) applyHeld(ctx context.Context, cfg *spec.Config, source string
 	m.mu.Unlock()
 
 	res := Result{Generation: gen, Plan: plan, Outcomes: m.execute(ctx, plan)}
-	var errs *multierror.Error
+	errs := &multierror.Error{ErrorFormat: listErrors}
 	for _, o := range res.Outcomes {
 		if o.Err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("target %q: %s: %w", o.Target, o.Action, o.Err))
@@ -196,6 +197,18 @@ func (m *Manager) applyHeld(ctx context.Context, cfg *spec.Config, source string
 	err := errs.ErrorOrNil()
 	m.recordApplied(res, source, err)
 	return res, err
+}
+
+// listErrors formats the failed actions of an apply: "manager: apply: " and
+// one line per failure.
+func listErrors(errs []error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "manager: apply: %d of the plan's actions failed:", len(errs))
+	for _, err := range errs {
+		b.WriteString("\n  ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
 }
 
 // recordApplied stores the result of an accepted configuration and emits

@@ -1,81 +1,79 @@
 package manager_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/manager"
 	"github.com/fleare-manager/fleare-manager/reconcile"
 )
 
 func TestApplyLifecycle(t *testing.T) {
-	s1 := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
-	s2 := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
-	m := newManager(t, manager.Options{})
-	ev := record(t, m)
-	ctx := testCtx(t)
+	s1 := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users(), Strict: true})
+	s2 := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users(), Strict: true})
+	m := testkit.NewManager(t, manager.Options{})
+	ev := testkit.Record(t, m)
+	ctx := testkit.Context(t)
 	a := m.Client("a")
 
-	res := apply(t, m, configYAML(tgt{name: "a", srv: s1, size: 2}, tgt{name: "b", srv: s1, size: 3}))
+	res := testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s1, Size: 2}, testkit.Target{Name: "b", Srv: s1, Size: 3}))
 	if got := res.Plan.Summary().Create; got != 2 {
 		t.Fatalf("plan creates %d targets, want 2:\n%s", got, res.Plan)
 	}
-	waitConns(t, s1, 5)
+	testkit.WaitConns(t, s1, 5)
 	if err := a.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, i := ev.wait(t, 0, "created a", isType(manager.EventTargetCreated, "a"))
-	for _, e := range ev.all()[:i] {
+	_, i := ev.Wait(t, 0, "created a", testkit.Is(manager.EventTargetCreated, "a"))
+	for _, e := range ev.All()[:i] {
 		if e.Target == "a" && e.Type != manager.EventTargetCreated {
 			t.Fatalf("event %v came before target.created", e)
 		}
 	}
-	ev.wait(t, i, "connected a", isType(manager.EventConnected, "a"))
+	ev.Wait(t, i, "connected a", testkit.Is(manager.EventConnected, "a"))
 
 	// Resize in place: no new pool, the server sees the new count.
-	res = apply(t, m, configYAML(tgt{name: "a", srv: s1, size: 6}, tgt{name: "b", srv: s1, size: 3}))
+	res = testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s1, Size: 6}, testkit.Target{Name: "b", Srv: s1, Size: 3}))
 	if len(res.Plan.Actions) != 1 || res.Plan.Actions[0].Kind != reconcile.Resize {
 		t.Fatalf("plan:\n%s", res.Plan)
 	}
-	waitConns(t, s1, 9)
-	e, _ := ev.wait(t, 0, "resized a", isType(manager.EventTargetResized, "a"))
+	testkit.WaitConns(t, s1, 9)
+	e, _ := ev.Wait(t, 0, "resized a", testkit.Is(manager.EventTargetResized, "a"))
 	if e.Old != "2" || e.New != "6" {
 		t.Fatalf("resized event %v", e)
 	}
 
 	// Replace: a moves to s2; b stays.
-	res = apply(t, m, configYAML(tgt{name: "a", srv: s2, size: 6}, tgt{name: "b", srv: s1, size: 3}))
+	res = testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s2, Size: 6}, testkit.Target{Name: "b", Srv: s1, Size: 3}))
 	if len(res.Plan.Actions) != 1 || res.Plan.Actions[0].Kind != reconcile.Replace {
 		t.Fatalf("plan:\n%s", res.Plan)
 	}
-	e, _ = ev.wait(t, 0, "replaced a", isType(manager.EventTargetReplaced, "a"))
+	e, _ = ev.Wait(t, 0, "replaced a", testkit.Is(manager.EventTargetReplaced, "a"))
 	if e.Old != s1.Addr() || e.New != s2.Addr() {
 		t.Fatalf("replaced event %v", e)
 	}
-	waitConns(t, s2, 6)
-	waitConns(t, s1, 3)
+	testkit.WaitConns(t, s2, 6)
+	testkit.WaitConns(t, s1, 3)
 	if err := a.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
 
 	// Delete: a's calls fail clearly; its server connections close.
-	apply(t, m, configYAML(tgt{name: "b", srv: s1, size: 3}))
-	waitConns(t, s2, 0)
+	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "b", Srv: s1, Size: 3}))
+	testkit.WaitConns(t, s2, 0)
 	if err := a.Ping(ctx); !errors.Is(err, manager.ErrTargetRemoved) {
 		t.Fatalf("Ping after delete: %v, want ErrTargetRemoved", err)
 	}
-	ev.wait(t, 0, "deleted a", isType(manager.EventTargetDeleted, "a"))
+	ev.Wait(t, 0, "deleted a", testkit.Is(manager.EventTargetDeleted, "a"))
 
 	// And back: the same Client works again.
-	apply(t, m, configYAML(tgt{name: "a", srv: s2, size: 1}, tgt{name: "b", srv: s1, size: 3}))
+	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s2, Size: 1}, testkit.Target{Name: "b", Srv: s1, Size: 3}))
 	if err := a.Ping(ctx); err != nil {
 		t.Fatalf("Ping after re-create: %v", err)
 	}
@@ -85,72 +83,72 @@ func TestApplyLifecycle(t *testing.T) {
 }
 
 func TestApplyUnchangedIsEmpty(t *testing.T) {
-	s := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
-	m := newManager(t, manager.Options{})
-	y := configYAML(tgt{name: "a", srv: s, size: 2})
-	first := apply(t, m, y)
-	again := apply(t, m, y)
+	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
+	m := testkit.NewManager(t, manager.Options{})
+	y := testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2})
+	first := testkit.Apply(t, m, y)
+	again := testkit.Apply(t, m, y)
 	if !again.Plan.Empty() || again.Generation != first.Generation {
 		t.Fatalf("second apply: generation %d→%d, plan:\n%s", first.Generation, again.Generation, again.Plan)
 	}
 	if r := m.Status().Reloads; r.Applied != 2 || r.Partial+r.Rejected+r.Unchanged != 0 {
 		t.Fatalf("reload counts %+v, want 2 applied", r)
 	}
-	if p := m.Plan(parse(t, y)); !p.Empty() {
+	if p := m.Plan(testkit.Parse(t, y)); !p.Empty() {
 		t.Fatalf("Plan of the same config:\n%s", p)
 	}
 }
 
 func TestUnknownTarget(t *testing.T) {
-	m := newManager(t, manager.Options{})
-	err := m.Client("nope").Ping(testCtx(t))
+	m := testkit.NewManager(t, manager.Options{})
+	err := m.Client("nope").Ping(testkit.Context(t))
 	if !errors.Is(err, manager.ErrUnknownTarget) || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestUpdateInPlace(t *testing.T) {
-	s := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
-	m := newManager(t, manager.Options{})
-	ev := record(t, m)
-	apply(t, m, configYAML(tgt{name: "a", srv: s, size: 2}))
-	waitConns(t, s, 2)
+	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
+	m := testkit.NewManager(t, manager.Options{})
+	ev := testkit.Record(t, m)
+	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2}))
+	testkit.WaitConns(t, s, 2)
 	accepted := s.Accepted()
 
-	res := apply(t, m, configYAML(tgt{name: "a", srv: s, size: 2, request: "50ms"}))
+	res := testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2, Request: "50ms"}))
 	if len(res.Plan.Actions) != 1 || res.Plan.Actions[0].Kind != reconcile.Update {
 		t.Fatalf("plan:\n%s", res.Plan)
 	}
-	e, _ := ev.wait(t, 0, "updated", isType(manager.EventTargetUpdated, "a"))
+	e, _ := ev.Wait(t, 0, "updated", testkit.Is(manager.EventTargetUpdated, "a"))
 	if len(e.Changes) != 1 || !strings.Contains(e.Changes[0], "timeouts.request 5s → 50ms") {
 		t.Fatalf("updated event: %v", e)
 	}
-	// The new request timeout is in force on the same connections.
-	s.SetLatency(200 * time.Millisecond)
-	err := m.Client("a").Ping(testCtx(t))
-	if !errors.Is(err, fleare.ErrTimeout) {
-		t.Fatalf("Ping with a 50ms timeout on a 200ms server: %v", err)
-	}
 	if s.Accepted() != accepted {
 		t.Fatalf("an in-place update opened connections: accepted %d → %d", accepted, s.Accepted())
+	}
+	// The new request timeout is in force.
+	s.SetLatency(200 * time.Millisecond)
+	err := m.Client("a").Ping(testkit.Context(t))
+	if !errors.Is(err, fleare.ErrTimeout) {
+		t.Fatalf("Ping with a 50ms timeout on a 200ms server: %v", err)
 	}
 }
 
 // A target whose server is down stays configured, reports the error, and
 // connects by itself once the server is up.
 func TestCreateUnreachableConvergesLater(t *testing.T) {
-	s := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
 	s.Stop()
-	m := newManager(t, manager.Options{})
-	ev := record(t, m)
-	res, err := m.Apply(testCtx(t), parse(t, configYAML(tgt{name: "a", srv: s, size: 2})))
+	m := testkit.NewManager(t, manager.Options{})
+	ev := testkit.Record(t, m)
+	res, err := m.Apply(testkit.Context(t), testkit.Parse(t, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2})))
 	if err == nil || !strings.Contains(err.Error(), `target "a": create`) {
 		t.Fatalf("Apply: %v", err)
 	}
 	if res.Outcomes[0].Err == nil {
 		t.Fatal("outcome has no error")
 	}
-	st := waitStatus(t, m, "a in error", func(st manager.Status) bool {
+	st := testkit.WaitStatus(t, m, "a in error", func(st manager.Status) bool {
 		return len(st.Targets) == 1 && st.Targets[0].State == "error"
 	})
 	if st.LastReload.Result != manager.ReloadPartial || len(st.LastReload.Errors) != 1 {
@@ -159,9 +157,9 @@ func TestCreateUnreachableConvergesLater(t *testing.T) {
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitConns(t, s, 2)
-	ev.wait(t, 0, "connected", isType(manager.EventConnected, "a"))
-	if err := m.Client("a").Ping(testCtx(t)); err != nil {
+	testkit.WaitConns(t, s, 2)
+	ev.Wait(t, 0, "connected", testkit.Is(manager.EventConnected, "a"))
+	if err := m.Client("a").Ping(testkit.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -169,19 +167,19 @@ func TestCreateUnreachableConvergesLater(t *testing.T) {
 // A replace to an endpoint that is down keeps the old pool serving, and
 // switches once the new endpoint comes up.
 func TestReplaceWaitsForNewPool(t *testing.T) {
-	s1 := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
-	s2 := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	s1 := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
+	s2 := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
 	s2.Stop()
-	m := newManager(t, manager.Options{})
-	ev := record(t, m)
+	m := testkit.NewManager(t, manager.Options{})
+	ev := testkit.Record(t, m)
 	a := m.Client("a")
-	apply(t, m, configYAML(tgt{name: "a", srv: s1, size: 2}))
+	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s1, Size: 2}))
 
-	_, err := m.Apply(testCtx(t), parse(t, configYAML(tgt{name: "a", srv: s2, size: 2})))
+	_, err := m.Apply(testkit.Context(t), testkit.Parse(t, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s2, Size: 2})))
 	if err == nil || !strings.Contains(err.Error(), "keeps serving") {
 		t.Fatalf("Apply: %v", err)
 	}
-	if err := a.Ping(testCtx(t)); err != nil {
+	if err := a.Ping(testkit.Context(t)); err != nil {
 		t.Fatalf("Ping while the replacement is pending: %v", err)
 	}
 	st := m.Status()
@@ -189,17 +187,17 @@ func TestReplaceWaitsForNewPool(t *testing.T) {
 		t.Fatalf("status: %+v", st.Targets[0])
 	}
 	// The plan does not repeat the replace: the target converges already.
-	if p := m.Plan(parse(t, configYAML(tgt{name: "a", srv: s2, size: 2}))); !p.Empty() {
+	if p := m.Plan(testkit.Parse(t, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s2, Size: 2}))); !p.Empty() {
 		t.Fatalf("plan while pending:\n%s", p)
 	}
 
 	if err := s2.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	ev.wait(t, 0, "replaced", isType(manager.EventTargetReplaced, "a"))
-	waitConns(t, s2, 2)
-	waitConns(t, s1, 0)
-	if err := a.Ping(testCtx(t)); err != nil {
+	ev.Wait(t, 0, "replaced", testkit.Is(manager.EventTargetReplaced, "a"))
+	testkit.WaitConns(t, s2, 2)
+	testkit.WaitConns(t, s1, 0)
+	if err := a.Ping(testkit.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -207,58 +205,42 @@ func TestReplaceWaitsForNewPool(t *testing.T) {
 // Calls keep succeeding while the target is replaced back and forth and
 // resized under them.
 func TestClientAcrossReplaces(t *testing.T) {
-	s1 := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
-	s2 := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
-	m := newManager(t, manager.Options{})
+	s1 := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users(), Strict: true})
+	s2 := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users(), Strict: true})
+	m := testkit.NewManager(t, manager.Options{})
 	a := m.Client("a")
-	apply(t, m, configYAML(tgt{name: "a", srv: s1, size: 4}))
+	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s1, Size: 4}))
 
-	ctx, cancel := context.WithCancel(testCtx(t))
-	var calls, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				if err := a.Ping(ctx); err != nil && ctx.Err() == nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-				calls.Add(1)
-			}
-		})
-	}
+	load := testkit.StartLoad(testkit.Context(t), 32, 10*time.Second, a.Ping)
 	servers := []*fleartest.Server{s1, s2}
 	for i := range 20 {
-		apply(t, m, configYAML(tgt{name: "a", srv: servers[(i+1)%2], size: 1 + i%8}))
+		testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: servers[(i+1)%2], Size: 1 + i%8}))
 	}
-	cancel()
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d calls failed; first: %v", failed.Load(), calls.Load(), firstErr.Load())
+	if calls := load.Stop(); calls.Failed != 0 || calls.OK == 0 {
+		t.Fatalf("%d of %d calls failed; first: %v", calls.Failed, calls.OK+calls.Failed, calls.First)
 	}
 	last := 1 + 19%8
-	waitConns(t, s1, last) // 20 applies: the last one is on s1
-	waitConns(t, s2, 0)
+	testkit.WaitConns(t, s1, last) // 20 applies: the last one is on s1
+	testkit.WaitConns(t, s2, 0)
 }
 
 func TestCloseEndsEverything(t *testing.T) {
-	s := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
 	m, err := manager.New(manager.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ch, _ := m.Subscribe()
-	apply(t, m, configYAML(tgt{name: "a", srv: s, size: 3}))
-	waitConns(t, s, 3)
-	if err := m.Close(testCtx(t)); err != nil {
+	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 3}))
+	testkit.WaitConns(t, s, 3)
+	if err := m.Close(testkit.Context(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitConns(t, s, 0)
-	if err := m.Client("a").Ping(testCtx(t)); !errors.Is(err, manager.ErrClosed) {
+	testkit.WaitConns(t, s, 0)
+	if err := m.Client("a").Ping(testkit.Context(t)); !errors.Is(err, manager.ErrClosed) {
 		t.Fatalf("Ping after Close: %v", err)
 	}
-	if _, err := m.Apply(testCtx(t), parse(t, configYAML())); !errors.Is(err, manager.ErrClosed) {
+	if _, err := m.Apply(testkit.Context(t), testkit.Parse(t, testkit.ConfigYAML())); !errors.Is(err, manager.ErrClosed) {
 		t.Fatalf("Apply after Close: %v", err)
 	}
 	var sawClose bool
@@ -268,7 +250,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	if !sawClose {
 		t.Fatal("no close event")
 	}
-	if err := m.Close(testCtx(t)); err != nil {
+	if err := m.Close(testkit.Context(t)); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 }
@@ -277,18 +259,18 @@ func TestCloseEndsEverything(t *testing.T) {
 // forever; past the drain timeout its connection is closed and an event
 // says so.
 func TestDrainIsBounded(t *testing.T) {
-	s := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
-	m := newManager(t, manager.Options{})
-	ev := record(t, m)
-	y := strings.Replace(configYAML(tgt{name: "a", srv: s, size: 1}), "drain: 2s", "drain: 100ms", 1)
-	apply(t, m, y)
+	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
+	m := testkit.NewManager(t, manager.Options{})
+	ev := testkit.Record(t, m)
+	y := strings.Replace(testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 1}), "drain: 2s", "drain: 100ms", 1)
+	testkit.Apply(t, m, y)
 	s.SetLatency(time.Hour) // the next request never gets its reply
 	done := make(chan error, 1)
-	go func() { done <- m.Client("a").Ping(testCtx(t)) }()
-	waitStatus(t, m, "a busy", func(st manager.Status) bool { return len(st.Targets) == 1 && st.Targets[0].InUse == 1 })
+	go func() { done <- m.Client("a").Ping(testkit.Context(t)) }()
+	testkit.WaitStatus(t, m, "a busy", func(st manager.Status) bool { return len(st.Targets) == 1 && st.Targets[0].InUse == 1 })
 
-	apply(t, m, configYAML())
-	e, _ := ev.wait(t, 0, "drained", isType(manager.EventTargetDrained, "a"))
+	testkit.Apply(t, m, testkit.ConfigYAML())
+	e, _ := ev.Wait(t, 0, "drained", testkit.Is(manager.EventTargetDrained, "a"))
 	if !strings.Contains(e.Error, "1 connection(s) still in use") {
 		t.Fatalf("drained event: %v", e)
 	}

@@ -136,25 +136,45 @@ func (m *Manager) connectLoop(ctx context.Context, p *pool, onReady func(*pool))
 	}
 }
 
-// errNotReady is the cause of an await that ran out of time.
-var errNotReady = errors.New("not connected within the connect timeout")
+// errNotReady says a pool stopped making progress.
+var errNotReady = errors.New("no new connection within the connect timeout")
 
-// await waits until p is full, has failed once, or its connect timeout (or
-// ctx, or the manager's close) has passed, and says which. done, when not
-// nil, replaces p.ready as the sign of success.
+// progressPoll is how often await looks at a filling pool's count.
+const progressPoll = 10 * time.Millisecond
+
+// await waits until p is full, has failed once, or has gone a connect
+// timeout without opening a connection (a pool of many connections fills
+// one connection at a time, each bounded by the connect timeout), or until
+// ctx ends or the manager closes, and says which. done, when not nil,
+// replaces p.ready as the sign of success.
 func (m *Manager) await(ctx context.Context, p *pool, done <-chan struct{}) error {
 	if done == nil {
 		done = p.ready
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, p.spec.Timeouts.Connect, errNotReady)
-	defer cancel()
-	select {
-	case <-done:
-		return nil
-	case <-p.failed:
-	case <-ctx.Done():
-	case <-m.closing:
-		return ErrClosed
+	limit := p.spec.Timeouts.Connect
+	stalled := time.NewTimer(limit)
+	defer stalled.Stop()
+	poll := time.NewTicker(progressPoll)
+	defer poll.Stop()
+	var reason error
+	for open := 0; reason == nil; {
+		select {
+		case <-done:
+			return nil
+		case <-p.failed:
+			reason = errors.New("a dial failed")
+		case <-ctx.Done():
+			reason = ctx.Err()
+		case <-m.closing:
+			return ErrClosed
+		case <-stalled.C:
+			reason = errNotReady
+		case <-poll.C:
+			if n := p.client.Stats().Open; n > open {
+				open = n
+				stalled.Reset(limit)
+			}
+		}
 	}
 	select { // a success at the same moment wins
 	case <-done:
@@ -162,7 +182,6 @@ func (m *Manager) await(ctx context.Context, p *pool, done <-chan struct{}) erro
 	default:
 	}
 	st := p.client.Stats()
-	reason := context.Cause(ctx)
 	if st.LastError != "" {
 		reason = errors.New(st.LastError)
 	}

@@ -3,6 +3,8 @@ package manager
 import (
 	"context"
 	"crypto/sha256"
+	"os"
+	"path/filepath"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -10,12 +12,18 @@ import (
 	"github.com/fleare-manager/fleare-manager/internal/filewatch"
 )
 
-func update(content string) filewatch.Update {
+// save writes content to path and returns the watcher's reading of it.
+func save(t *testing.T, path, content string) filewatch.Update {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return filewatch.Update{Data: []byte(content), Hash: sha256.Sum256([]byte(content))}
 }
 
 // A file met half-written is held for a settling time: if the rest arrives
-// meanwhile it is never reported; if nothing newer arrives it is rejected.
+// meanwhile, or the file holds more by then, the half is never reported; if
+// the file still holds it, it is rejected.
 func TestReloadLoopSettles(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m, err := New(Options{Debounce: 50 * time.Millisecond})
@@ -26,10 +34,11 @@ func TestReloadLoopSettles(t *testing.T) {
 		defer cancel()
 		ctx, stop := context.WithCancel(t.Context())
 		updates := make(chan filewatch.Update)
+		path := filepath.Join(t.TempDir(), "f.yaml")
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			m.reloadLoop(ctx, "f.yaml", updates, nil)
+			m.reloadLoop(ctx, path, updates, nil)
 		}()
 		next := func() Event {
 			t.Helper()
@@ -43,9 +52,9 @@ func TestReloadLoopSettles(t *testing.T) {
 		}
 		const good = "version: 1\ntargets: {}\n"
 
-		updates <- update("version: 1\ntarg") // half written
-		time.Sleep(settleFactor * m.opts.Debounce / 2)
-		updates <- update(good) // the rest, within the settling time
+		updates <- save(t, path, "version: 1\ntarg") // half written
+		time.Sleep(m.settleTime() / 2)
+		updates <- save(t, path, good) // the rest, within the settling time
 		synctest.Wait()
 		if e := next(); e.Type != EventConfigApplied {
 			t.Fatalf("event %v, want config.applied", e)
@@ -56,8 +65,18 @@ func TestReloadLoopSettles(t *testing.T) {
 			t.Fatalf("unexpected event %v", <-events)
 		}
 
-		updates <- update("version: 1\ntargets: [") // stays broken
-		time.Sleep(settleFactor*m.opts.Debounce - time.Millisecond)
+		// The rest is written, and the watcher has not told yet when the
+		// settling time ends: the file is read again.
+		updates <- save(t, path, "version: 1\ntargets: {") // half written
+		save(t, path, "version: 1\ntargets: {}\n# whole\n")
+		time.Sleep(m.settleTime())
+		synctest.Wait()
+		if e := next(); e.Type != EventConfigApplied {
+			t.Fatalf("event %v, want config.applied", e)
+		}
+
+		updates <- save(t, path, "version: 1\ntargets: [") // stays broken
+		time.Sleep(m.settleTime() - time.Millisecond)
 		synctest.Wait()
 		if len(events) != 0 {
 			t.Fatalf("rejected before the settling time: %v", <-events)

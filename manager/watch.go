@@ -14,10 +14,19 @@ import (
 	"github.com/fleare-manager/fleare-manager/spec"
 )
 
-// settleFactor times Options.Debounce is how long a file that does not
-// parse is given to change again before it is rejected: an editor or a tool
-// may be half-way through writing it.
-const settleFactor = 4
+// A file that does not load is given settleFactor times Options.Debounce,
+// and at least minSettle, to change again before it is rejected: an editor
+// or a tool may be half-way through writing it, and a busy machine may
+// stall a writer between truncating a file and writing it.
+const (
+	settleFactor = 4
+	minSettle    = 250 * time.Millisecond
+)
+
+// settleTime is how long a refused content is held before it is rejected.
+func (m *Manager) settleTime() time.Duration {
+	return max(settleFactor*m.opts.Debounce, minSettle)
+}
 
 // WatchFile loads the configuration file at path, applies it, and returns;
 // from then on, until ctx ends or the manager is closed, it applies the file
@@ -106,11 +115,14 @@ func (m *Manager) initialLoad(ctx context.Context, path string, updates <-chan f
 }
 
 // reloadLoop applies each new content of the file until ctx ends or the
-// manager closes. A content that does not load is held for a settling time
-// and rejected only if nothing newer arrives meanwhile.
+// manager closes. A content that does not load is held for a settling time:
+// if the file still holds it then, it is rejected; if the file changed
+// meanwhile (a writer finished, and the watcher has not said so yet), the
+// new content is taken instead.
 func (m *Manager) reloadLoop(ctx context.Context, path string, updates <-chan filewatch.Update, hup <-chan os.Signal) {
 	var (
-		held   error            // why the latest content was refused, not yet reported
+		held   filewatch.Update // the latest content, refused and not yet reported
+		why    error            // why held was refused
 		settle <-chan time.Time // fires when held is to be reported
 	)
 	for {
@@ -121,9 +133,11 @@ func (m *Manager) reloadLoop(ctx context.Context, path string, updates <-chan fi
 		case <-m.closing:
 			return
 		case <-settle:
-			m.reject(path, held)
-			held, settle = nil, nil
-			continue
+			if u = readNow(path); sameReading(u, held) {
+				m.reject(path, why)
+				settle = nil
+				continue
+			}
 		case <-hup:
 			u = readNow(path)
 		case next, ok := <-updates:
@@ -132,11 +146,20 @@ func (m *Manager) reloadLoop(ctx context.Context, path string, updates <-chan fi
 			}
 			u = next
 		}
-		held, settle = nil, nil
+		settle = nil
 		if err := m.reloadFile(ctx, path, u); err != nil {
-			held, settle = err, time.After(settleFactor*m.opts.Debounce)
+			held, why, settle = u, err, time.After(m.settleTime())
 		}
 	}
+}
+
+// sameReading reports whether two readings of the file found the same
+// thing: the same content, or an error both times.
+func sameReading(a, b filewatch.Update) bool {
+	if a.Err != nil || b.Err != nil {
+		return a.Err != nil && b.Err != nil
+	}
+	return a.Hash == b.Hash
 }
 
 // reloadFile applies one content of the file, unless it is the content in
