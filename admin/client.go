@@ -127,7 +127,7 @@ type Client struct {
 
 // NewClient returns a Client for the API that o describes.
 func NewClient(o ClientOptions) *Client {
-	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second, ResponseHeaderTimeout: 0}
+	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second}
 	c := &Client{hc: &http.Client{Transport: tr}, token: o.Token}
 	if o.Addr != "" {
 		c.base, c.endpoint = "http://"+o.Addr, o.Addr

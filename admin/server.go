@@ -166,8 +166,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
 		return
 	}
-	s.log("admin: configuration applied", "file", r.URL.Query().Get("file"),
-		"generation", res.Generation, "plan", res.Plan.Summary().String(), "error", errText(err))
+	attrs := []any{"file", r.URL.Query().Get("file"), "generation", res.Generation, "plan", res.Plan.Summary().String()}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	s.log("admin: configuration applied", attrs...)
 	writeJSON(w, http.StatusOK, applyReply{Generation: res.Generation, Plan: res.Plan, Outcomes: res.Outcomes})
 }
 
@@ -273,13 +276,6 @@ func (s *Server) log(msg string, args ...any) {
 func flag(r *http.Request, name string) bool {
 	v, err := strconv.ParseBool(r.URL.Query().Get(name))
 	return err == nil && v
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // writeJSON writes v as the reply's JSON body.

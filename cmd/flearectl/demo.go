@@ -255,49 +255,19 @@ func (d *demo) ping(ctx context.Context) {
 // dashboard redrawn every interval; elsewhere, event lines as they come
 // and the table when it changes.
 func (d *demo) show(ctx context.Context, w io.Writer, events <-chan manager.Event, interval time.Duration) {
-	tty := isTerminal(w)
-	var recent []string
-	lastKey := ""
-	draw := func() {
-		st := d.m.Status()
-		var buf bytes.Buffer
-		if tty {
-			buf.WriteString(clearScreen)
-			d.banner(&buf)
-			statusTable(&buf, st, time.Now())
-			fmt.Fprintf(&buf, "\nRecent events:\n%s\n", strings.Join(recent, "\n"))
-		} else if key := tableKey(st); key != lastKey {
-			lastKey = key
-			fmt.Fprintf(&buf, "\n-- status at %s --\n", time.Now().Format("15:04:05"))
-			statusTable(&buf, st, time.Now())
-			fmt.Fprintln(&buf)
-		}
-		_, _ = w.Write(buf.Bytes())
-	}
-	add := func(e manager.Event) {
-		if e.Type == manager.EventStateChanged {
-			return // connecting, connected and disconnected say it already
-		}
-		lines := strings.Split(e.String(), "\n")
-		if !tty {
-			fmt.Fprintln(w, strings.Join(lines, "\n"))
-			return
-		}
-		recent = append(recent, lines...)
-		recent = recent[max(0, len(recent)-demoRecent):]
-	}
-	if !tty {
+	b := &dashboard{d: d, w: w, tty: isTerminal(w)}
+	if !b.tty {
 		d.banner(w)
 	}
 	for pending := true; pending; { // what happened while the file was first applied
 		select {
 		case e := <-events:
-			add(e)
+			b.event(e)
 		default:
 			pending = false
 		}
 	}
-	draw()
+	b.draw()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -308,11 +278,53 @@ func (d *demo) show(ctx context.Context, w io.Writer, events <-chan manager.Even
 			if !ok {
 				return
 			}
-			add(e)
+			b.event(e)
 		case <-tick.C:
-			draw()
+			b.draw()
 		}
 	}
+}
+
+// dashboard is what the demo shows.
+type dashboard struct {
+	d       *demo
+	w       io.Writer
+	tty     bool     // redraw the screen in place
+	recent  []string // the last event lines, on a terminal
+	lastKey string   // tableKey of the table last printed, elsewhere
+}
+
+// event shows e: at once as a line, or on a terminal at the next redraw.
+func (b *dashboard) event(e manager.Event) {
+	if e.Type == manager.EventStateChanged {
+		return // connecting, connected and disconnected say it already
+	}
+	lines := strings.Split(e.String(), "\n")
+	if !b.tty {
+		fmt.Fprintln(b.w, strings.Join(lines, "\n"))
+		return
+	}
+	b.recent = append(b.recent, lines...)
+	b.recent = b.recent[max(0, len(b.recent)-demoRecent):]
+}
+
+// draw redraws the terminal, or prints the table if it changed.
+func (b *dashboard) draw() {
+	st := b.d.m.Status()
+	var buf bytes.Buffer
+	switch key := tableKey(st); {
+	case b.tty:
+		buf.WriteString(clearScreen)
+		b.d.banner(&buf)
+		statusTable(&buf, st, time.Now())
+		fmt.Fprintf(&buf, "\nRecent events:\n%s\n", strings.Join(b.recent, "\n"))
+	case key != b.lastKey:
+		b.lastKey = key
+		fmt.Fprintf(&buf, "\n-- status at %s --\n", time.Now().Format("15:04:05"))
+		statusTable(&buf, st, time.Now())
+		fmt.Fprintln(&buf)
+	}
+	_, _ = b.w.Write(buf.Bytes())
 }
 
 // tableKey sums up what the non-terminal table shows, but for counters and

@@ -142,12 +142,19 @@ func statusHeader(w io.Writer, st manager.Status, now time.Time) {
 	case "api":
 		source = "applied through the admin API"
 	}
+	var notes []string
+	if st.Watching != "" && st.Watching == st.Source {
+		notes = append(notes, "watched")
+	}
 	if st.Hash != "" {
-		source += fmt.Sprintf(" (sha256 %.12s)", st.Hash)
+		notes = append(notes, fmt.Sprintf("sha256 %.12s", st.Hash))
+	}
+	if len(notes) > 0 {
+		source += " (" + strings.Join(notes, ", ") + ")"
 	}
 	fmt.Fprintf(tw, "Config:\t%s\n", source)
-	if st.Watching != "" {
-		fmt.Fprintf(tw, "Watching:\t%s\n", st.Watching)
+	if st.Watching != "" && st.Watching != st.Source {
+		fmt.Fprintf(tw, "Watching:\t%s (its next change is applied)\n", st.Watching)
 	}
 	fmt.Fprintf(tw, "Generation:\t%d\n", st.Generation)
 	if r := st.LastReload; r != nil {
