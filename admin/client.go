@@ -96,13 +96,16 @@ func (e *APIError) Error() string {
 type UnreachableError struct {
 	// Endpoint is the socket path or TCP address tried.
 	Endpoint string
-	Err      error
+	// Err is why the connection failed (no such file, connection
+	// refused...).
+	Err error
 }
 
 func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("admin: cannot reach the manager at %s: %v", e.Endpoint, e.Err)
 }
 
+// Unwrap returns Err.
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // ClientOptions say where the admin API is.

@@ -14,7 +14,9 @@
 //	POST /v1/diff?file=F             the plan only, as a dry run
 //	GET  /v1/events[?follow=1]       the last events (Options.History), as
 //	                                 newline-delimited JSON; with follow,
-//	                                 then each new event as it happens
+//	                                 then each new event as it happens (a
+//	                                 reader that falls more than History
+//	                                 events behind misses the oldest)
 //
 // The configuration sent to apply and diff is parsed by the server with
 // spec.Parse under the name F, an absolute path, so errors carry the user's
