@@ -150,6 +150,16 @@ func TestServe(t *testing.T) {
 			t.Errorf("status -o yaml: %v %+v\n%s", err, doc, out)
 		}
 		run(2, "status", "-o", "xml")
+
+		w := start(t, env, "", "status", "--watch", "--interval", "50ms", sockFlag)
+		waitFor(t, "status --watch to print twice", func() bool { return strings.Count(w.stdout.String(), "LAST-CHANGE") >= 2 })
+		w.signal(t, syscall.SIGINT)
+		if code := w.wait(t, 10*time.Second); code != 0 {
+			t.Errorf("status --watch after SIGINT: exit %d\n%s", code, w.stderr.String())
+		}
+		if strings.Contains(w.stdout.String(), clearScreen) {
+			t.Error("status --watch clears the screen of a pipe")
+		}
 	})
 
 	resized := writeConfig(t, filepath.Join(dir, "resized.yaml"), targetYAML{"cache", srv.Port(), 3})
