@@ -1,0 +1,295 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/manager"
+	"github.com/fleare-manager/fleare-manager/spec"
+)
+
+// Defaults for zero Options fields.
+const (
+	// DefaultMaxBodyBytes bounds a request body; a larger one gets 413.
+	DefaultMaxBodyBytes = 4 << 20
+	// DefaultHistory is how many recent events the server keeps for
+	// GET /v1/events.
+	DefaultHistory = 256
+	// DefaultBodyTimeout bounds the time to read a request body.
+	DefaultBodyTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds each write of an event stream to a client
+	// that does not read.
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// Options configure a Server. A zero field takes its default.
+type Options struct {
+	// MaxBodyBytes bounds request bodies; a larger body is refused with 413
+	// Request Entity Too Large. Default 4 MiB.
+	MaxBodyBytes int64
+	// History is how many recent events GET /v1/events returns before
+	// following live ones. Default 256.
+	History int
+	// Logger receives one record per configuration request (apply, dry run,
+	// diff, rejected file). Default nil: no logging.
+	Logger *slog.Logger
+}
+
+// Server is the admin API of a manager, as an http.Handler. Create it with
+// NewServer before the manager applies its first configuration, so that the
+// event history holds it, and Close it before closing the manager.
+//
+// It does no authentication of its own: serve it on a socket made by
+// ListenUnix, or wrap it with RequireToken for TCP.
+type Server struct {
+	m    *manager.Manager
+	opts Options
+	mux  *http.ServeMux
+	hist *history
+
+	done        chan struct{} // closed by Close: event streams end
+	closeOnce   sync.Once
+	unsubscribe func()
+	wg          sync.WaitGroup // the goroutine recording events
+}
+
+// NewServer returns the admin API of m. It subscribes to m's events at once
+// and keeps the last Options.History of them.
+func NewServer(m *manager.Manager, o Options) *Server {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.History <= 0 {
+		o.History = DefaultHistory
+	}
+	s := &Server{m: m, opts: o, mux: http.NewServeMux(), hist: newHistory(o.History), done: make(chan struct{})}
+	events, cancel := m.Subscribe()
+	s.unsubscribe = cancel
+	s.wg.Go(func() {
+		for e := range events {
+			s.hist.add(e)
+		}
+		s.hist.close()
+	})
+	s.mux.HandleFunc("GET /v1/status", s.status)
+	s.mux.HandleFunc("GET /v1/config", s.config)
+	s.mux.HandleFunc("POST /v1/apply", s.apply)
+	s.mux.HandleFunc("POST /v1/diff", s.diff)
+	s.mux.HandleFunc("GET /v1/events", s.events)
+	return s
+}
+
+// Handle registers h for pattern (http.ServeMux syntax, such as
+// "GET /metrics") next to the API's own routes, behind the same listener
+// and authentication. It is the place for endpoints the program adds.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close ends every event stream and stops recording events. Requests other
+// than streams are not interrupted: shut the http.Server down for that (it
+// can call Close through RegisterOnShutdown). Close is idempotent.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.unsubscribe()
+		s.wg.Wait()
+	})
+}
+
+// RequireToken wraps h so that every request must carry
+// "Authorization: Bearer <token>"; others get 401 Unauthorized. The
+// comparison takes the same time whatever the presented token, its length
+// included. An empty token lets no request through.
+func RequireToken(token string, h http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !ok || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fleare-manager"`)
+			writeError(w, http.StatusUnauthorized, "a valid bearer token is required", nil)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.m.Status())
+}
+
+func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
+	cfg := s.m.Config()
+	if cfg == nil {
+		writeError(w, http.StatusNotFound, "no configuration applied yet", nil)
+		return
+	}
+	data, err := spec.Marshal(cfg)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "render configuration: "+err.Error(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	dryRun := flag(r, "dry_run")
+	cfg, ok := s.readConfig(w, r)
+	if !ok {
+		return
+	}
+	if dryRun {
+		s.plan(w, r, cfg, "dry run")
+		return
+	}
+	// A client that hangs up must not leave a plan half executed: the
+	// apply runs to its end; Manager.Close cuts it short.
+	ctx := context.WithoutCancel(r.Context())
+	res, err := s.m.Apply(ctx, cfg)
+	if len(res.Outcomes) == 0 && err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
+		return
+	}
+	attrs := []any{"file", r.URL.Query().Get("file"), "generation", res.Generation, "plan", res.Plan.Summary().String()}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	s.log("admin: configuration applied", attrs...)
+	writeJSON(w, http.StatusOK, applyReply{Generation: res.Generation, Plan: res.Plan, Outcomes: res.Outcomes})
+}
+
+func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
+	if cfg, ok := s.readConfig(w, r); ok {
+		s.plan(w, r, cfg, "diff")
+	}
+}
+
+// plan answers with the plan cfg would execute, changing nothing.
+func (s *Server) plan(w http.ResponseWriter, r *http.Request, cfg *spec.Config, what string) {
+	plan := s.m.Plan(cfg)
+	gen := s.m.Status().Generation
+	s.log("admin: "+what, "file", r.URL.Query().Get("file"), "plan", plan.Summary().String())
+	writeJSON(w, http.StatusOK, applyReply{DryRun: true, Generation: gen, Plan: plan})
+}
+
+// readConfig reads and parses the configuration in r's body. It answers the
+// request itself and returns false when the body is too large or invalid.
+func (s *Server) readConfig(w http.ResponseWriter, r *http.Request) (*spec.Config, bool) {
+	name := r.URL.Query().Get("file")
+	switch {
+	case name == "":
+		name = "request"
+	case !filepath.IsAbs(name):
+		writeError(w, http.StatusBadRequest, "file must be an absolute path (it names the configuration in errors, and relative password_file paths resolve against its directory)", nil)
+		return nil, false
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(DefaultBodyTimeout))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("the configuration is larger than %d bytes", mbe.Limit), nil)
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "read request body: "+err.Error(), nil)
+		return nil, false
+	}
+	cfg, err := spec.Parse(name, data)
+	if err != nil {
+		lines := problemLines(err)
+		s.log("admin: configuration rejected; nothing changed", "file", name, "errors", lines)
+		writeError(w, http.StatusBadRequest,
+			fmt.Sprintf("configuration rejected (%d problem(s)); nothing changed", len(lines)), lines)
+		return nil, false
+	}
+	return cfg, true
+}
+
+// problemLines returns one line per problem in a spec.Parse error.
+func problemLines(err error) []string {
+	var lines []string
+	for _, e := range spec.Errors(err) {
+		lines = append(lines, e.Error())
+	}
+	if len(lines) == 0 {
+		lines = []string{err.Error()}
+	}
+	return lines
+}
+
+// events writes the event history as newline-delimited JSON, then, with
+// follow=1, each new event until the client goes, or Close.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	follow := flag(r, "follow")
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	var seq uint64
+	for {
+		evs, next, wake, closed := s.hist.since(seq)
+		seq = next
+		_ = rc.SetWriteDeadline(time.Now().Add(DefaultWriteTimeout))
+		for _, e := range evs {
+			if enc.Encode(e) != nil {
+				return
+			}
+		}
+		if !follow || closed || rc.Flush() != nil {
+			return
+		}
+		select {
+		case <-wake:
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *Server) log(msg string, args ...any) {
+	if s.opts.Logger != nil {
+		s.opts.Logger.Info(msg, args...)
+	}
+}
+
+// flag reports whether the query parameter name is set to a true value
+// ("1", "true", ...).
+func flag(r *http.Request, name string) bool {
+	v, err := strconv.ParseBool(r.URL.Query().Get(name))
+	return err == nil && v
+}
+
+// writeJSON writes v as the reply's JSON body.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		data, _ = json.Marshal(ErrorReply{Error: "encode reply: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, msg string, errs []string) {
+	writeJSON(w, code, ErrorReply{Error: msg, Errors: errs})
+}

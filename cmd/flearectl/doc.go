@@ -1,0 +1,25 @@
+/*
+Flearectl runs fleare-manager and drives it.
+
+	flearectl demo                     # hot reload with two in-process servers
+	flearectl serve -f fleare.yaml     # run the manager and its admin API
+	flearectl apply -f fleare.yaml     # send a new configuration: plan, then outcomes
+	flearectl diff -f fleare.yaml      # the plan only: exit 0 no change, 1 changes, 2 error
+	flearectl status [-o table|json|yaml] [--watch]
+	flearectl events [--follow] [-o json]
+	flearectl config                   # the configuration in force, passwords masked
+	flearectl validate -f FILE...      # offline: every problem as file:line:col
+	flearectl check -f FILE            # offline: dial, auth, PING, STATUS each target
+	flearectl version
+	flearectl completion bash|zsh|fish|powershell
+
+apply, diff, status, events and config reach a running serve through its
+admin API: the unix socket $XDG_RUNTIME_DIR/fleare-manager.sock by default
+(--socket), or a loopback TCP address with a bearer token (--admin-addr,
+--token-file or $FLEARECTL_TOKEN).
+
+Exit codes: 0 success; 1 the answer is no (a target failed, a file is
+invalid, diff found changes); 2 the command could not run (usage, the
+manager unreachable, an API error). Every command's --help has examples.
+*/
+package main

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/admin"
+	"github.com/fleare-manager/fleare-manager/manager"
+)
+
+func TestPlaintextPasswords(t *testing.T) {
+	doc := `version: 1
+defaults:
+  password: literal-default
+targets:
+  a: {host: h, password: "${PW}"}
+  b:
+    host: h
+    password: ${A}${B:-x}
+  c:
+    host: h
+    password: "pre-${PW}"
+  d: {host: h, password: ""}
+  e: {host: h, password_file: secret.txt}
+`
+	if got, want := plaintextPasswords([]byte(doc)), []int{3, 11}; !slices.Equal(got, want) {
+		t.Errorf("plaintext passwords on lines %v, want %v", got, want)
+	}
+	if got := plaintextPasswords([]byte("a: [unclosed")); got != nil {
+		t.Errorf("a document that does not parse: %v", got)
+	}
+}
+
+func TestAgo(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s ago"}, {-time.Second, "just now"}, {42 * time.Second, "42s ago"},
+		{3*time.Minute + 7*time.Second, "3m07s ago"}, {26*time.Hour + 5*time.Minute, "26h05m ago"},
+	} {
+		if got := ago(now, now.Add(-tc.d)); got != tc.want {
+			t.Errorf("ago(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+	if got := ago(now, time.Time{}); got != "-" {
+		t.Errorf("ago(zero) = %q", got)
+	}
+}
+
+func TestWriteYAMLKeepsOrderAndQuotes(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeYAML(&b, []byte(`{"z":1,"a":{"t":"2026-01-02T15:00:00Z","n":"007","s":"x y"},"l":[true,null]}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := "z: 1\na:\n  t: \"2026-01-02T15:00:00Z\"\n  n: \"007\"\n  s: x y\nl:\n  - true\n  - null\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestStatusTableAndHeader(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	st := manager.Status{
+		Generation: 4, Source: "/etc/f.yaml", Watching: "/etc/f.yaml", Hash: "0123456789abcdef0123",
+		LastReload: &manager.Reload{Time: now.Add(-5 * time.Second), Result: manager.ReloadRejected,
+			Errors: []string{"/etc/f.yaml:3:5: target \"a\": port: 0 is out of range"}},
+		Targets: []manager.TargetStatus{{
+			Name: "a", Endpoint: "10.0.0.1:9219", State: "error", Open: 1, Desired: 4, InUse: 1, Waiting: 2,
+			Requests: 10, Errors: 3, LastChange: now.Add(-time.Minute), LastError: "dial: refused", LastErrorTime: now,
+			Pending: &manager.PendingPool{Endpoint: "10.0.0.2:9219", State: "connecting", Desired: 4},
+		}},
+		Draining: []manager.DrainingPool{{Target: "a", Endpoint: "10.0.0.0:9219", Why: "replaced", InUse: 1}},
+	}
+	var b bytes.Buffer
+	if err := printStatus(&b, st, "table", now); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Config:      /etc/f.yaml (watched, sha256 0123456789ab)\n",
+		"Generation:  4\n",
+		"Last reload: rejected at ",
+		"The configuration in force is kept. Problems:\n  /etc/f.yaml:3:5: target \"a\": port: 0 is out of range\n",
+		"NAME  ENDPOINT       STATE  POOL  IN-USE  WAITING  REQUESTS  ERRORS  LAST-CHANGE\n",
+		"a     10.0.0.1:9219  error  1/4   1       2        10        3       1m00s ago\n",
+		"a → 10.0.0.2:9219: connecting, 0/4 open",
+		"a 10.0.0.0:9219 (replaced), 1 in use",
+		"a: dial: refused (0s ago)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("boom"), 1},
+		{&exitError{code: 1}, 1},
+		{&exitError{code: 2, err: errors.New("x")}, 2},
+		{usagef("bad flag"), 2},
+		{fmt.Errorf("wrapped: %w", &admin.UnreachableError{Endpoint: "s", Err: errors.New("refused")}), 2},
+		{&admin.APIError{StatusCode: 400, Message: "rejected", Errors: []string{"f:1:1: x"}}, 1},
+		{&admin.APIError{StatusCode: 401, Message: "token"}, 2},
+		{&admin.APIError{StatusCode: 413, Message: "too large"}, 2},
+	} {
+		var b bytes.Buffer
+		if got := report(&b, tc.err); got != tc.want {
+			t.Errorf("report(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+		if tc.err == nil && b.Len() > 0 {
+			t.Errorf("report(nil) printed %q", b.String())
+		}
+	}
+	var b bytes.Buffer
+	report(&b, &admin.APIError{StatusCode: 400, Message: "rejected (1 problem(s))", Errors: []string{"f.yaml:1:2: bad"}})
+	if b.String() != "flearectl: rejected (1 problem(s))\nf.yaml:1:2: bad\n" {
+		t.Errorf("a rejected configuration is reported as %q", b.String())
+	}
+}
+
+func TestReadStatusClockSkew(t *testing.T) {
+	mid := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	var p probe
+	reply := `{"server_status":"running","up_time":"2026-01-02T15:00:01.5Z","shard_info":{"0":{"ID":"0"},"shard_count":4}}`
+	if err := p.readStatus([]byte(reply), mid); err != nil {
+		t.Fatal(err)
+	}
+	if p.skew != 1500*time.Millisecond || p.shards != 4 || p.state != "running" {
+		t.Errorf("probe %+v", p)
+	}
+	if err := p.readStatus([]byte("not json"), mid); err == nil {
+		t.Error("a STATUS reply that is not JSON was accepted")
+	}
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleare-manager/fleare-manager/admin"
+	"github.com/fleare-manager/fleare-manager/manager"
+	"github.com/fleare-manager/fleare-manager/spec"
+)
+
+type serveOpts struct {
+	file            string
+	socket          string
+	adminAddr       string
+	tokenFile       string
+	logFormat       string
+	logLevel        string
+	shutdownTimeout time.Duration
+}
+
+func newServeCmd(stderr io.Writer) *cobra.Command {
+	var o serveOpts
+	cmd := &cobra.Command{
+		Use:   "serve -f FILE",
+		Short: "Run the manager: keep pools matching FILE, and serve the admin API",
+		Long: `serve runs fleare-manager in the foreground: it applies FILE, watches it and
+applies each change (however the file is saved; also on SIGHUP), logs with
+log/slog to stderr, and serves the admin API that the other commands use.
+
+The admin API listens on a unix socket of mode 0600 (--socket; default
+$XDG_RUNTIME_DIR/fleare-manager.sock, else fleare-manager-<uid>.sock in
+the temporary directory). It refuses to start if another server listens
+there, and replaces a stale socket file. With --admin-addr it also listens
+on that TCP address, which must be a loopback address, and requires a
+bearer token there: read from --token-file, or generated and written
+(mode 0600) to the default token file, whose path is logged.
+
+A FILE that does not parse or validate at start: every problem is printed
+and serve exits 1. Later, a bad edit is rejected, logged with every
+problem, and the configuration in force stays. A warning is logged when
+FILE holds a plaintext password and is readable by group or others.
+
+SIGTERM or SIGINT: serve stops the admin API, closes every pool (requests
+in flight get each target's drain timeout, bounded by --shutdown-timeout),
+and exits 0.`,
+		Example: `  flearectl serve -f /etc/fleare-manager/fleare.yaml
+  flearectl serve -f fleare.yaml --log-format json --log-level debug
+  flearectl serve -f fleare.yaml --admin-addr 127.0.0.1:9300 --token-file /run/secrets/admin-token`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), stderr, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.file, "filename", "f", "", "the configuration file to apply and watch")
+	f.StringVar(&o.socket, "socket", admin.DefaultSocketPath(), "the admin API's unix socket")
+	f.StringVar(&o.adminAddr, "admin-addr", "", "also serve the admin API on this loopback TCP address, with a token")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding the token for --admin-addr (default: generate one)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on the graceful shutdown")
+	return cmd
+}
+
+// serve runs the manager until ctx ends.
+func serve(ctx context.Context, stderr io.Writer, o serveOpts) error {
+	if o.file == "" {
+		return usagef("-f FILE is required")
+	}
+	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	path, err := filepath.Abs(o.file)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	m, err := manager.New(manager.Options{Logger: logger, ReloadOnSIGHUP: true})
+	if err != nil {
+		return err
+	}
+	api := admin.NewServer(m, admin.Options{Logger: logger})
+	// Endpoints beside the API's own (GET /metrics, say) go here, through
+	// api.Handle: they get the same listeners and token.
+	s := &server{m: m, api: api, logger: logger, timeout: o.shutdownTimeout}
+	defer s.shutdown(ctx)
+	if err := s.listen(o); err != nil {
+		return err
+	}
+	if err := m.WatchFile(ctx, path); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting
+		}
+		return configError(path, err)
+	}
+	s.watchSecrets(path)
+	logger.Info("serving", "config", path, "generation", m.Status().Generation)
+	<-ctx.Done()
+	logger.Info("shutting down", "bound", o.shutdownTimeout)
+	return nil
+}
+
+// server is what serve runs: the manager and the admin API on its
+// listeners.
+type server struct {
+	m       *manager.Manager
+	api     *admin.Server
+	logger  *slog.Logger
+	timeout time.Duration
+	https   []*http.Server
+	wg      sync.WaitGroup // the http servers and the secrets watcher
+}
+
+// listen starts the admin API on the socket and, when asked, on TCP.
+func (s *server) listen(o serveOpts) error {
+	ln, err := admin.ListenUnix(o.socket)
+	if err != nil {
+		return err
+	}
+	s.start(ln, s.api)
+	s.logger.Info("admin API listening", "socket", ln.Addr().String())
+	if o.adminAddr == "" {
+		return nil
+	}
+	tl, err := admin.ListenTCP(o.adminAddr)
+	if err != nil {
+		return usagef("--admin-addr: %v", err)
+	}
+	token, err := s.token(o.tokenFile)
+	if err != nil {
+		tl.Close()
+		return err
+	}
+	s.start(tl, admin.RequireToken(token, s.api))
+	s.logger.Info("admin API listening", "addr", tl.Addr().String())
+	return nil
+}
+
+// token reads the token file, or generates a token and writes it to the
+// default token file.
+func (s *server) token(file string) (string, error) {
+	if file != "" {
+		tok, err := admin.ReadTokenFile(file)
+		if err != nil {
+			return "", usagef("--token-file: %v", err)
+		}
+		return tok, nil
+	}
+	tok := admin.NewToken()
+	path := admin.DefaultTokenPath()
+	if err := admin.WriteTokenFile(path, tok); err != nil {
+		return "", err
+	}
+	s.logger.Info("admin API token generated", "token_file", path)
+	return tok, nil
+}
+
+// start serves h on ln in a goroutine that shutdown joins.
+func (s *server) start(ln net.Listener, h http.Handler) {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	hs.RegisterOnShutdown(s.api.Close) // ends event streams
+	s.https = append(s.https, hs)
+	s.wg.Go(func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("admin API stopped", "error", err)
+		}
+	})
+}
+
+// shutdown stops the admin API and closes the manager, within the bound.
+// The listeners close (removing the socket file) at once; requests in
+// progress get the bound.
+func (s *server) shutdown(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	var stopping sync.WaitGroup
+	for _, hs := range s.https {
+		stopping.Go(func() {
+			if err := hs.Shutdown(ctx); err != nil {
+				hs.Close()
+			}
+		})
+	}
+	s.api.Close()
+	if err := s.m.Close(ctx); err != nil {
+		s.logger.Warn("pools closed before their drain ended", "error", err)
+	}
+	stopping.Wait()
+	s.wg.Wait()
+}
+
+// watchSecrets warns about plaintext passwords readable by others now, and
+// again after each reload of the file.
+func (s *server) watchSecrets(path string) {
+	warnExposedSecrets(s.logger, path, s.m.Config())
+	events, cancel := s.m.Subscribe()
+	s.wg.Go(func() {
+		defer cancel()
+		for e := range events { // closed when the manager closes
+			if e.Type == manager.EventConfigApplied && e.Source == path {
+				warnExposedSecrets(s.logger, path, s.m.Config())
+			}
+		}
+	})
+}
+
+// newLogger returns a slog logger writing to w.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+// configError is the error for a configuration file that does not load:
+// exit 1, every problem on its own line.
+func configError(path string, err error) error {
+	problems := spec.Errors(err)
+	if len(problems) == 0 {
+		return &exitError{code: exitFail, err: err}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is invalid (%d %s):", path, len(problems), plural(len(problems), "problem", "problems"))
+	for _, p := range problems {
+		b.WriteString("\n")
+		b.WriteString(p.Error())
+	}
+	return &exitError{code: exitFail, err: errors.New(b.String())}
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/fleare-manager/fleare-manager/manager"
+)
+
+// clearScreen moves the cursor home and clears the terminal.
+const clearScreen = "\033[H\033[2J"
+
+func newStatusCmd(stdout io.Writer) *cobra.Command {
+	var (
+		c        conn
+		output   string
+		watch    bool
+		interval time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status [-o table|json|yaml] [--watch]",
+		Short: "Show the running manager's targets and last reload",
+		Long: `status shows the running manager: where its configuration came from, its
+generation, the last reload's result (and every problem, when the file was
+rejected), then one row per target:
+
+  NAME         the target's name
+  ENDPOINT     host:port of the pool serving calls
+  STATE        the pool's state: connecting, connected, error...
+  POOL         connections open/desired
+  IN-USE       connections lent to callers
+  WAITING      callers waiting for a connection
+  REQUESTS     requests sent by the serving pool
+  ERRORS       calls failed by the serving pool
+  LAST-CHANGE  when the target's configuration last changed
+
+Replacements still filling, pools draining and each target's last error
+follow the table. -o json and -o yaml print everything the manager reports.
+With --watch, status is printed again every --interval until interrupted.`,
+		Example: `  flearectl status
+  flearectl status -o json | jq '.targets[] | select(.state != "connected")'
+  flearectl status --watch --interval 1s`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
+				return err
+			}
+			if interval <= 0 {
+				return usagef("--interval must be positive")
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			tty := isTerminal(stdout)
+			for {
+				ctx, cancel := c.withTimeout(cmd.Context())
+				st, err := cl.Status(ctx)
+				cancel()
+				if err != nil {
+					if watch && cmd.Context().Err() != nil {
+						return nil
+					}
+					return err
+				}
+				var buf bytes.Buffer
+				if err := printStatus(&buf, st, output, time.Now()); err != nil {
+					return err
+				}
+				if watch && tty {
+					io.WriteString(stdout, clearScreen)
+				}
+				if _, err := stdout.Write(buf.Bytes()); err != nil || !watch {
+					return err
+				}
+				if !sleep(cmd.Context(), interval) {
+					return nil
+				}
+				if !tty {
+					fmt.Fprintln(stdout)
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the status again every --interval until interrupted")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "how often --watch prints the status")
+	c.addFlags(cmd, 30*time.Second)
+	return cmd
+}
+
+// sleep waits for d, and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// printStatus writes st in the given output format.
+func printStatus(w io.Writer, st manager.Status, output string, now time.Time) error {
+	switch output {
+	case "json":
+		return writeJSON(w, st)
+	case "yaml":
+		data, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		return writeYAML(w, data)
+	}
+	statusHeader(w, st, now)
+	fmt.Fprintln(w)
+	statusTable(w, st, now)
+	statusDetails(w, st, now)
+	return nil
+}
+
+// statusHeader writes where the configuration came from and the last
+// reload.
+func statusHeader(w io.Writer, st manager.Status, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	source := st.Source
+	switch source {
+	case "":
+		source = "none yet"
+	case "api":
+		source = "applied through the admin API"
+	}
+	var notes []string
+	if st.Watching != "" && st.Watching == st.Source {
+		notes = append(notes, "watched")
+	}
+	if st.Hash != "" {
+		notes = append(notes, fmt.Sprintf("sha256 %.12s", st.Hash))
+	}
+	if len(notes) > 0 {
+		source += " (" + strings.Join(notes, ", ") + ")"
+	}
+	fmt.Fprintf(tw, "Config:\t%s\n", source)
+	if st.Watching != "" && st.Watching != st.Source {
+		fmt.Fprintf(tw, "Watching:\t%s (its next change is applied)\n", st.Watching)
+	}
+	fmt.Fprintf(tw, "Generation:\t%d\n", st.Generation)
+	if r := st.LastReload; r != nil {
+		fmt.Fprintf(tw, "Last reload:\t%s at %s (%s)\n", r.Result, r.Time.Local().Format("15:04:05"), ago(now, r.Time))
+	} else {
+		fmt.Fprintf(tw, "Last reload:\tnone yet\n")
+	}
+	if st.EventsDropped > 0 {
+		fmt.Fprintf(tw, "Events dropped:\t%d (a subscriber fell behind)\n", st.EventsDropped)
+	}
+	_ = tw.Flush()
+	if r := st.LastReload; r != nil && len(r.Errors) > 0 {
+		if r.Result == manager.ReloadRejected {
+			fmt.Fprintln(w, "The configuration in force is kept. Problems:")
+		}
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+}
+
+// statusTable writes one row per target.
+func statusTable(w io.Writer, st manager.Status, now time.Time) {
+	if len(st.Targets) == 0 {
+		fmt.Fprintln(w, "No targets.")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tENDPOINT\tSTATE\tPOOL\tIN-USE\tWAITING\tREQUESTS\tERRORS\tLAST-CHANGE")
+	for _, t := range st.Targets {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Endpoint, t.State,
+			t.Open, t.Desired, t.InUse, t.Waiting, t.Requests, t.Errors, ago(now, t.LastChange))
+	}
+	_ = tw.Flush()
+}
+
+// statusDetails writes pending replacements, draining pools and last
+// errors, when there are any.
+func statusDetails(w io.Writer, st manager.Status, now time.Time) {
+	section := func(title string, lines []string) {
+		if len(lines) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s:\n", title)
+		for _, l := range lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+	var pending, lastErrs, draining []string
+	for _, t := range st.Targets {
+		if p := t.Pending; p != nil {
+			l := fmt.Sprintf("%s → %s: %s, %d/%d open", t.Name, p.Endpoint, p.State, p.Open, p.Desired)
+			if p.LastError != "" {
+				l += "; last error: " + p.LastError
+			}
+			pending = append(pending, l)
+		}
+		if t.LastError != "" {
+			lastErrs = append(lastErrs, fmt.Sprintf("%s: %s (%s)", t.Name, t.LastError, ago(now, t.LastErrorTime)))
+		}
+	}
+	for _, d := range st.Draining {
+		draining = append(draining, fmt.Sprintf("%s %s (%s), %d in use", d.Target, d.Endpoint, d.Why, d.InUse))
+	}
+	section("Replacing (the old pool serves until the new one is full)", pending)
+	section("Draining", draining)
+	section("Last errors", lastErrs)
+}
+
+// ago says how long before now t was.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t).Round(time.Second)
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds ago", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return t.Local().Format(time.DateTime)
+}
+
+// writeYAML writes the JSON document data as block-style YAML, keeping
+// its keys in order.
+func writeYAML(w io.Writer, data []byte) error {
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return err
+	}
+	blockStyle(&n)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// blockStyle clears the flow and quoting styles JSON gave the nodes: the
+// encoder quotes a string only where YAML needs it.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
+}
+
+// isTerminal reports whether w is a terminal that takes cursor controls.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || strings.EqualFold(os.Getenv("TERM"), "dumb") {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
