@@ -150,7 +150,7 @@ func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	dryRun := flag(r, "dry_run")
-	cfg, ok := s.readConfig(w, r)
+	cfg, ok := s.readConfig(w, r, !dryRun)
 	if !ok {
 		return
 	}
@@ -175,7 +175,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
-	if cfg, ok := s.readConfig(w, r); ok {
+	if cfg, ok := s.readConfig(w, r, false); ok {
 		s.plan(w, r, cfg, "diff")
 	}
 }
@@ -189,8 +189,10 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, cfg *spec.Config, 
 }
 
 // readConfig reads and parses the configuration in r's body. It answers the
-// request itself and returns false when the body is too large or invalid.
-func (s *Server) readConfig(w http.ResponseWriter, r *http.Request) (*spec.Config, bool) {
+// request itself and returns false when the body is too large or invalid;
+// with record, an invalid configuration is also recorded in the manager
+// (its status and events) as a rejected reload.
+func (s *Server) readConfig(w http.ResponseWriter, r *http.Request, record bool) (*spec.Config, bool) {
 	name := r.URL.Query().Get("file")
 	switch {
 	case name == "":
@@ -212,25 +214,16 @@ func (s *Server) readConfig(w http.ResponseWriter, r *http.Request) (*spec.Confi
 	}
 	cfg, err := spec.Parse(name, data)
 	if err != nil {
-		lines := problemLines(err)
+		lines := spec.Lines(err)
+		if record {
+			s.m.Reject(name, err)
+		}
 		s.log("admin: configuration rejected; nothing changed", "file", name, "errors", lines)
 		writeError(w, http.StatusBadRequest,
 			fmt.Sprintf("configuration rejected (%d problem(s)); nothing changed", len(lines)), lines)
 		return nil, false
 	}
 	return cfg, true
-}
-
-// problemLines returns one line per problem in a spec.Parse error.
-func problemLines(err error) []string {
-	var lines []string
-	for _, e := range spec.Errors(err) {
-		lines = append(lines, e.Error())
-	}
-	if len(lines) == 0 {
-		lines = []string{err.Error()}
-	}
-	return lines
 }
 
 // events writes the event history as newline-delimited JSON, then, with

@@ -113,7 +113,9 @@ func TestApplyInvalidConfigChangesNothing(t *testing.T) {
 	}
 	before := f.m.Status()
 	bad := "version: 1\ntargets:\n  cache:\n    host: 127.0.0.1\n    port: 70000\n    pool: {size: 0}\n  other: 3\n"
-	for _, path := range []string{"/v1/apply?file=/etc/fm/bad.yaml", "/v1/apply?dry_run=1&file=/etc/fm/bad.yaml", "/v1/diff?file=/etc/fm/bad.yaml"} {
+	// A dry run and a diff change nothing at all; an apply records the
+	// rejection and changes nothing else.
+	for _, path := range []string{"/v1/apply?dry_run=1&file=/etc/fm/bad.yaml", "/v1/diff?file=/etc/fm/bad.yaml", "/v1/apply?file=/etc/fm/bad.yaml"} {
 		code, body := f.do(t, "POST", path, bad)
 		var er admin.ErrorReply
 		if err := json.Unmarshal([]byte(body), &er); code != http.StatusBadRequest || err != nil {
@@ -132,11 +134,17 @@ func TestApplyInvalidConfigChangesNothing(t *testing.T) {
 				t.Errorf("%s: error %d = %q, want prefix %q", path, i, er.Errors[i], w)
 			}
 		}
-	}
-	after := f.m.Status()
-	if after.Generation != before.Generation || len(after.Targets) != 1 || after.Targets[0].Desired != 2 ||
-		!after.LastReload.Time.Equal(before.LastReload.Time) || after.LastReload.Result != before.LastReload.Result {
-		t.Errorf("a rejected configuration changed the manager:\nbefore %+v\nafter  %+v", before, after)
+		after := f.m.Status()
+		if after.Generation != before.Generation || len(after.Targets) != 1 || after.Targets[0].Desired != 2 {
+			t.Errorf("%s: a rejected configuration changed the targets:\nbefore %+v\nafter  %+v", path, before, after)
+		}
+		dry := !strings.Contains(path, "apply?file")
+		if recorded := after.LastReload.Result == manager.ReloadRejected; recorded == dry {
+			t.Errorf("%s: last reload %+v", path, after.LastReload)
+		}
+		if !dry && (after.LastReload.Source != "/etc/fm/bad.yaml" || len(after.LastReload.Errors) != len(want)) {
+			t.Errorf("%s: rejection recorded as %+v", path, after.LastReload)
+		}
 	}
 }
 

@@ -14,11 +14,22 @@ import (
 // check.
 func (c *Client) Ping(ctx context.Context) error {
 	res, err := c.Do(ctx, "PING")
+	return checkPong(c.addr, res, err)
+}
+
+// Ping sends PING on the connection and checks that the server answers
+// PONG.
+func (c *Conn) Ping(ctx context.Context) error {
+	res, err := c.Do(ctx, "PING")
+	return checkPong(c.addr, res, err)
+}
+
+func checkPong(addr string, res []byte, err error) error {
 	if err != nil {
 		return err
 	}
 	if !bytes.HasPrefix(res, []byte("PONG")) {
-		return fmt.Errorf("fleare: PING %s: unexpected reply %.40q", c.addr, res)
+		return fmt.Errorf("fleare: PING %s: unexpected reply %.40q", addr, res)
 	}
 	return nil
 }
@@ -48,6 +59,15 @@ type ShardInfo struct {
 
 // Status sends STATUS and parses the reply.
 func (c *Client) Status(ctx context.Context) (ServerStatus, error) {
+	res, err := c.Do(ctx, "STATUS")
+	if err != nil {
+		return ServerStatus{}, err
+	}
+	return parseStatus(res)
+}
+
+// Status sends STATUS on the connection and parses the reply.
+func (c *Conn) Status(ctx context.Context) (ServerStatus, error) {
 	res, err := c.Do(ctx, "STATUS")
 	if err != nil {
 		return ServerStatus{}, err

@@ -47,8 +47,12 @@ func TestDial(t *testing.T) {
 	if c.Broken() {
 		t.Fatal("an Error reply broke the connection")
 	}
-	if _, err := c.Do(testCtx(t), "PING"); err != nil {
+	if err := c.Ping(testCtx(t)); err != nil {
 		t.Fatal(err)
+	}
+	st, err := c.Status(testCtx(t))
+	if err != nil || st.ServerStatus != "running" || st.ShardCount == 0 || st.UpTime.IsZero() {
+		t.Fatalf("Status = %+v, %v", st, err)
 	}
 }
 

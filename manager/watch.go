@@ -104,7 +104,7 @@ func (m *Manager) initialLoad(ctx context.Context, path string, updates <-chan f
 	}
 	cfg, err := load(path, u)
 	if err != nil {
-		m.reject(path, err)
+		m.Reject(path, err)
 		return err
 	}
 	_, err = m.applyHeld(ctx, cfg, path, u.Hash)
@@ -134,7 +134,7 @@ func (m *Manager) reloadLoop(ctx context.Context, path string, updates <-chan fi
 			return
 		case <-settle:
 			if u = readNow(path); sameReading(u, held) {
-				m.reject(path, why)
+				m.Reject(path, why)
 				settle = nil
 				continue
 			}
@@ -202,20 +202,18 @@ func readNow(path string) filewatch.Update {
 	return filewatch.Update{Data: data, Hash: sha256.Sum256(data)}
 }
 
-// reject records that the file at path was refused, and why, and emits
-// config.rejected with every problem.
-func (m *Manager) reject(path string, err error) {
-	var lines []string
-	for _, e := range spec.Errors(err) {
-		lines = append(lines, e.Error())
-	}
-	if len(lines) == 0 {
-		lines = []string{err.Error()}
-	}
+// Reject records that a configuration from source (a file path, or a name
+// the caller chooses) was refused, and why: it becomes the last reload in
+// Status, with every problem of a spec error on its own line, and an
+// EventConfigRejected says so. Nothing else changes. WatchFile calls it for
+// the file it watches; code that parses configurations itself (an admin
+// API, say) calls it to report theirs the same way.
+func (m *Manager) Reject(source string, err error) {
+	lines := spec.Lines(err)
 	m.mu.Lock()
-	m.recordLocked(Reload{Time: time.Now(), Source: path, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines})
+	m.recordLocked(Reload{Time: time.Now(), Source: source, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines})
 	m.mu.Unlock()
-	m.emit(Event{Type: EventConfigRejected, Source: path, Generation: m.gen.Load(),
+	m.emit(Event{Type: EventConfigRejected, Source: source, Generation: m.gen.Load(),
 		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", len(lines)), Errors: lines})
 }
 

@@ -84,6 +84,24 @@ func Errors(err error) []*Error {
 	return list
 }
 
+// Lines returns one line per problem in err: each *Error's text, or, when
+// err holds none (an I/O error from Load, say), err's own text. It returns
+// nil for a nil err.
+func Lines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	es := Errors(err)
+	if len(es) == 0 {
+		return []string{err.Error()}
+	}
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return lines
+}
+
 // formatErrors is the multierror format: one problem per line, so that each
 // line starts with file:line:col as compilers and editors expect.
 func formatErrors(es []error) string {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -137,44 +135,33 @@ func probeTarget(ctx context.Context, t spec.Target, timeout time.Duration) prob
 	}
 	defer c.Close()
 	start = time.Now()
-	res, err := c.Do(ctx, "PING")
+	err = c.Ping(ctx)
 	p.ping = time.Since(start)
-	if err == nil && !strings.HasPrefix(string(res), "PONG") {
-		err = fmt.Errorf("PING: unexpected reply %.40q", res)
-	}
 	if err != nil {
 		p.err = err
 		return p
 	}
 	start = time.Now()
-	res, err = c.Do(ctx, "STATUS")
+	st, err := c.Status(ctx)
 	end := time.Now()
 	p.status = end.Sub(start)
-	if err == nil {
-		err = p.readStatus(res, start.Add(end.Sub(start)/2))
+	if err != nil {
+		p.err = err
+		return p
 	}
-	p.err = err
+	p.state, p.shards = st.ServerStatus, st.ShardCount
+	p.skew = clockSkew(st.UpTime, start, end)
 	return p
 }
 
-// readStatus reads the shard count and server clock from a STATUS reply
-// received around mid.
-func (p *probe) readStatus(res []byte, mid time.Time) error {
-	var st struct {
-		ServerStatus string    `json:"server_status"`
-		UpTime       time.Time `json:"up_time"` // the server's current time
-		ShardInfo    struct {
-			ShardCount int `json:"shard_count"`
-		} `json:"shard_info"`
+// clockSkew compares the server's clock, read by a round trip from start to
+// end (STATUS's up_time is the server's time when it answered), with the
+// middle of the round trip. It is 0 when the server gave no time.
+func clockSkew(server, start, end time.Time) time.Duration {
+	if server.IsZero() {
+		return 0
 	}
-	if err := json.Unmarshal(res, &st); err != nil {
-		return fmt.Errorf("STATUS: unexpected reply: %w", err)
-	}
-	p.state, p.shards = st.ServerStatus, st.ShardInfo.ShardCount
-	if !st.UpTime.IsZero() {
-		p.skew = st.UpTime.Sub(mid)
-	}
-	return nil
+	return server.Sub(start.Add(end.Sub(start) / 2))
 }
 
 // printProbes writes a table of the results, then why each failed one

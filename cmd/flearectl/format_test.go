@@ -129,17 +129,13 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-func TestReadStatusClockSkew(t *testing.T) {
-	mid := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
-	var p probe
-	reply := `{"server_status":"running","up_time":"2026-01-02T15:00:01.5Z","shard_info":{"0":{"ID":"0"},"shard_count":4}}`
-	if err := p.readStatus([]byte(reply), mid); err != nil {
-		t.Fatal(err)
+func TestClockSkew(t *testing.T) {
+	start := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	end := start.Add(time.Second)
+	if got := clockSkew(start.Add(2*time.Second), start, end); got != 1500*time.Millisecond {
+		t.Errorf("skew = %v, want 1.5s (the server's time against the middle of the round trip)", got)
 	}
-	if p.skew != 1500*time.Millisecond || p.shards != 4 || p.state != "running" {
-		t.Errorf("probe %+v", p)
-	}
-	if err := p.readStatus([]byte("not json"), mid); err == nil {
-		t.Error("a STATUS reply that is not JSON was accepted")
+	if got := clockSkew(time.Time{}, start, end); got != 0 {
+		t.Errorf("skew without a server time = %v", got)
 	}
 }
