@@ -10,6 +10,8 @@
 //     dialing the same connections one after another.
 //   - BenchmarkApplyScaling: how apply grows from 10 to 10,000 targets,
 //     with the server in a child process.
+//   - BenchmarkReapplyScaling: how applying a one-target change grows with
+//     the targets running, against the diff alone.
 //
 // The heap held per idle connection is a whole-process measure, taken by
 // the program in ./heapconn:
