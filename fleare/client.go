@@ -23,10 +23,12 @@ import (
 // Resize.
 type Client struct {
 	addr       string
-	initErr    error        // invalid host, port or options; returned by Connect
-	reqTimeout atomic.Int64 // Options.RequestTimeout in ns, read by every request
-	waitNanos  atomic.Int64 // total time requests spent waiting for a connection
-	emitMu     sync.Mutex   // serialises event delivery
+	initErr    error          // invalid host, port or options; returned by Connect
+	pipelined  bool           // Options.Pipeline > 1, fixed at NewClient
+	pipes      sync.WaitGroup // pipelined connections' reader and writer goroutines
+	reqTimeout atomic.Int64   // Options.RequestTimeout in ns, read by every request
+	waitNanos  atomic.Int64   // total time requests spent waiting for a connection
+	emitMu     sync.Mutex     // serialises event delivery
 
 	mu sync.Mutex
 	// Everything below is guarded by mu.
@@ -37,8 +39,10 @@ type Client struct {
 	desired   int
 	open      int // connections in all: idle, in use, or being checked
 	dialing   int
-	idle      []*pconn // stack: the most recently used on top
+	idle      []*pconn // stack: the most recently used on top; empty when pipelined
 	all       map[*pconn]struct{}
+	shared    []*pconn // pipelined: connections taking requests
+	next      int      // pipelined: where the round-robin over shared resumes
 	waiters   waitQueue
 	streak    int // dial failures since the last successful dial
 	lastErr   error
@@ -68,6 +72,7 @@ func NewClient(host string, port int, o Options) *Client {
 		wake:    make(chan struct{}, 1),
 	}
 	c.desired = c.opts.PoolSize
+	c.pipelined = c.opts.Pipeline > 1
 	c.reqTimeout.Store(int64(c.opts.RequestTimeout))
 	return c
 }
@@ -181,6 +186,7 @@ func (c *Client) Close(ctx context.Context) error {
 		<-maintDone
 	}
 	forced := c.drain(ctx)
+	c.pipes.Wait()
 
 	c.mu.Lock()
 	c.transitionLocked(StateDisconnected)
@@ -201,6 +207,9 @@ func (c *Client) beginCloseLocked() []*pconn {
 	c.signalChangedLocked() // wakes Connect
 	c.transitionLocked(StateDisconnecting)
 	c.failWaitersLocked(ErrClosed)
+	if c.pipelined {
+		return c.retireSharedLocked(0, reasonShutdown)
+	}
 	idle := c.idle
 	c.idle = nil
 	for _, pc := range idle {
@@ -253,7 +262,12 @@ func (c *Client) Resize(n int) error {
 		return ErrClosed
 	}
 	c.desired = n
-	victims := c.shrinkIdleLocked()
+	var victims []*pconn
+	if c.pipelined {
+		victims = c.retireSharedLocked(n, reasonResize)
+	} else {
+		victims = c.shrinkIdleLocked()
+	}
 	c.replacing = min(c.replacing, max(0, c.desired-c.open))
 	c.signalChangedLocked()
 	c.wakeLocked()
@@ -284,10 +298,11 @@ func (c *Client) shrinkIdleLocked() []*pconn {
 
 // Update applies new options in place, without touching open connections:
 // PoolSize (as Resize), MaxQueue, ConnectTimeout, RequestTimeout,
-// MaxRetries, RetryInterval, HealthCheckInterval, OnEvent, and new
-// PasswordFunc or Dialer functions (used by the next dials). A change of
-// Username or Password, or adding or removing PasswordFunc or Dialer,
-// needs new connections: Update then changes nothing and returns an error
+// MaxRetries, RetryInterval, HealthCheckInterval, OnEvent, new
+// PasswordFunc or Dialer functions (used by the next dials), and Pipeline
+// while it stays above 1. A change of Username or Password, adding or
+// removing PasswordFunc or Dialer, or turning pipelining on or off, needs
+// new connections: Update then changes nothing and returns an error
 // wrapping ErrNotInPlace.
 func (c *Client) Update(o Options) error {
 	if err := o.validate(); err != nil {
@@ -306,6 +321,8 @@ func (c *Client) Update(o Options) error {
 		field = "PasswordFunc"
 	case (o.Dialer == nil) != (cur.Dialer == nil):
 		field = "Dialer"
+	case (o.Pipeline > 1) != c.pipelined:
+		field = "Pipeline"
 	}
 	if field != "" {
 		c.mu.Unlock()
@@ -313,6 +330,9 @@ func (c *Client) Update(o Options) error {
 	}
 	c.opts = o
 	c.reqTimeout.Store(int64(o.RequestTimeout))
+	for _, pc := range c.shared { // a larger Pipeline frees slots
+		c.handSlotsLocked(pc)
+	}
 	resize := o.PoolSize != c.desired
 	c.wakeLocked()
 	c.mu.Unlock()
@@ -339,6 +359,9 @@ func (c *Client) Do(ctx context.Context, command string, args ...string) ([]byte
 	if err != nil {
 		c.countFailure(err)
 		return nil, err
+	}
+	if pc.pipe != nil {
+		return c.doShared(ctx, pc, deadline, now, command, args)
 	}
 	res, err := pc.conn.do(ctx, deadline, command, args)
 	c.release(pc, err, now)

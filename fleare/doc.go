@@ -44,6 +44,23 @@
 // pool size live: growing dials in the background, shrinking closes idle
 // connections first and busy ones when they come back.
 //
+// # Pipelining
+//
+// The server answers each connection's requests in order, so requests can
+// share a connection without waiting for each other's replies. With
+// Options.Pipeline set above 1, each connection carries up to that many
+// requests at once: a writer goroutine per connection sends whatever
+// requests accumulated in one write, and a reader goroutine hands the
+// replies back in order. When callers outnumber connections this cuts the
+// system calls per request on both sides; measured on 2 cores with 8
+// connections and an in-process server, PING throughput was 2.6 times the
+// plain pool's at 64 callers and 3.7 times at 256 (see BENCHMARKS.md). It
+// costs a single caller (0.7 times: two goroutine hand-offs, nothing to
+// batch), and a slow request delays the ones behind it on its connection. It is off by default. In pipelined mode a request whose
+// deadline passes closes its connection, failing the requests in flight
+// on it, while a canceled request returns at once and leaves the
+// connection up (its reply is discarded when it comes).
+//
 // # Errors
 //
 // Sentinels name states (ErrClosed, ErrQueueFull, ErrUnavailable,

@@ -128,7 +128,11 @@ func (c *Client) addLocked(conn *Conn) {
 	if c.open == 1 {
 		c.transitionLocked(StateConnected, EventConnected)
 	}
-	c.returnHealthyLocked(pc) // cannot refuse: not closing, not above size
+	if c.pipelined {
+		c.addSharedLocked(pc)
+	} else {
+		c.returnHealthyLocked(pc) // cannot refuse: not closing, not above size
+	}
 	c.signalChangedLocked()
 }
 

@@ -68,6 +68,26 @@ type Options struct {
 	// waiting for a request to fail. Default 1s.
 	HealthCheckInterval time.Duration
 
+	// Pipeline, when above 1, turns pipelining on: up to Pipeline requests
+	// share one connection at a time, written in batches while earlier
+	// ones await their replies, which the server sends in order. Requests
+	// go to the connections round-robin; a caller waits only when every
+	// connection has Pipeline requests in flight. It raises throughput when
+	// callers outnumber connections (many concurrent requests over few
+	// connections): fewer system calls per request on both sides. It does
+	// not help one caller, nor requests that are slow on the server (they
+	// delay the replies queued behind them on their connection).
+	//
+	// Deadlines work differently: a request whose deadline passes closes
+	// its connection, and the other requests in flight on it fail with a
+	// *ConnError (use deadlines that mean the server is in trouble, not
+	// tight latency budgets); a request whose context is canceled returns
+	// at once and its reply is discarded, leaving the connection up.
+	// Pipeline can change with Update while it stays above 1; turning it on
+	// or off needs a new Client. Default 0: off, one request per
+	// connection at a time.
+	Pipeline int
+
 	// OnEvent receives the Client's lifecycle events, one at a time, in
 	// order. It must return quickly and must not call back into the Client.
 	// Default nil (no events).
@@ -84,9 +104,9 @@ func (o Options) String() string {
 	if o.Password != "" {
 		pw = "<secret>"
 	}
-	return fmt.Sprintf("{PoolSize:%d MaxQueue:%d Username:%q Password:%q PasswordFunc:%t ConnectTimeout:%v RequestTimeout:%v MaxRetries:%d RetryInterval:%v HealthCheckInterval:%v}",
+	return fmt.Sprintf("{PoolSize:%d MaxQueue:%d Username:%q Password:%q PasswordFunc:%t ConnectTimeout:%v RequestTimeout:%v MaxRetries:%d RetryInterval:%v HealthCheckInterval:%v Pipeline:%d}",
 		o.PoolSize, o.MaxQueue, o.Username, pw, o.PasswordFunc != nil, o.ConnectTimeout, o.RequestTimeout,
-		o.MaxRetries, o.RetryInterval, o.HealthCheckInterval)
+		o.MaxRetries, o.RetryInterval, o.HealthCheckInterval, o.Pipeline)
 }
 
 // GoString masks the password for %#v too.
@@ -130,6 +150,9 @@ func (o Options) validate() error {
 	}
 	if o.PoolSize < 0 {
 		bad("PoolSize", o.PoolSize, "at least 1 (0 for the default)")
+	}
+	if o.Pipeline < 0 {
+		bad("Pipeline", o.Pipeline, "0 or 1 (off), or the requests per connection")
 	}
 	for _, d := range []struct {
 		name string

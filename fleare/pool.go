@@ -17,9 +17,12 @@ var errPeerGone = errors.New("peer closed the idle connection")
 // pconn is a pooled connection.
 type pconn struct {
 	conn *Conn
+	pipe *pipe // set in pipelined mode
 	// Guarded by Client.mu.
 	lastUsed time.Time
 	removed  bool // no longer counted in the pool
+	inflight int  // pipelined: requests lent this connection
+	retiring bool // pipelined: takes no new request; closed by its last one
 }
 
 // handoff is what a waiter receives: a connection, or the error that ends
@@ -79,6 +82,9 @@ func (w *waitQueue) remove(ch chan handoff) bool {
 // after waiting in FIFO order until deadline. It allocates nothing: a
 // waiter's channel and timer come from pools.
 func (c *Client) acquire(ctx context.Context, deadline, now time.Time) (*pconn, error) {
+	if c.pipelined {
+		return c.acquireShared(ctx, deadline)
+	}
 	for {
 		c.mu.Lock()
 		n := len(c.idle)
@@ -259,7 +265,11 @@ func (c *Client) release(pc *pconn, err error, now time.Time) {
 // returnHealthyLocked gives a healthy connection to the first waiter, or
 // back to the idle stack, unless the pool is closing or too large: it then
 // removes it and reports that the caller must close it (after unlocking).
+// A pipelined connection gives back one slot.
 func (c *Client) returnHealthyLocked(pc *pconn) (closeIt bool) {
+	if pc.pipe != nil {
+		return c.putSharedLocked(pc)
+	}
 	switch {
 	case pc.removed:
 		return true
@@ -295,6 +305,9 @@ func (c *Client) removeLocked(pc *pconn, reason closeReason, lost error) {
 	}
 	pc.removed = true
 	delete(c.all, pc)
+	if pc.pipe != nil {
+		c.unshareLocked(pc)
+	}
 	c.open--
 	c.counters.closed[reason]++
 	if reason == reasonBroken {

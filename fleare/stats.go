@@ -25,6 +25,9 @@ type Stats struct {
 	Idle int
 	// InUse connections are lent to requests (or being health-checked).
 	InUse int
+	// InFlight is the number of requests holding a connection: InUse, or
+	// with Options.Pipeline, the requests pipelined on all connections.
+	InFlight int
 	// Waiting is the number of callers queued for a connection.
 	Waiting int
 	// Dialing is 1 while a connection is being opened, else 0.
@@ -98,6 +101,11 @@ func (c *Client) Stats() Stats {
 		ClosedShutdown: k.closed[reasonShutdown],
 		ClosedForced:   k.closed[reasonForced],
 		LastErrorTime:  c.lastErrAt,
+	}
+	s.InFlight = s.InUse
+	if c.pipelined {
+		s.Idle, s.InFlight = c.idleSharedLocked()
+		s.InUse = c.open - s.Idle
 	}
 	if c.lastErr != nil {
 		s.LastError = c.lastErr.Error()

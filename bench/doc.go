@@ -1,0 +1,22 @@
+// Package bench holds fleare-manager's end-to-end benchmarks, each measured
+// against a baseline in the same run; BENCHMARKS.md at the repository root
+// says how to run them and what they showed.
+//
+//   - BenchmarkManagedPing: PING throughput through a manager Client at
+//     1 to 256 callers over 8 connections, against 8 dedicated connections.
+//   - BenchmarkPipelining: the fleare pool with and without
+//     Options.Pipeline, at the same callers and connections.
+//   - BenchmarkApply: applying 1,000 targets of 4 connections, against
+//     dialing the same connections one after another.
+//   - BenchmarkApplyScaling: how apply grows from 10 to 10,000 targets,
+//     with the server in a child process.
+//   - BenchmarkReapplyScaling: how applying a one-target change grows with
+//     the targets running, against the diff alone.
+//
+// The heap held per idle connection is a whole-process measure, taken by
+// the program in ./heapconn:
+//
+//	go run ./bench/heapconn
+//
+// The package itself holds no code; its benchmarks are in the test files.
+package bench

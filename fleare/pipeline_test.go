@@ -1,0 +1,406 @@
+package fleare_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/fleare"
+	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/fleare/internal/wire"
+)
+
+// pipelined returns options for a pipelined pool.
+func pipelined(size, depth int) fleare.Options {
+	o := fastOptions(size)
+	o.Pipeline = depth
+	return o
+}
+
+// echo sends PING word and checks the reply is this request's own.
+func echo(ctx context.Context, c *fleare.Client, word string) error {
+	res, err := c.Do(ctx, "PING", word)
+	if err != nil {
+		return err
+	}
+	if string(res) != "PONG "+word {
+		return fmt.Errorf("PING %s got %q: another request's reply", word, res)
+	}
+	return nil
+}
+
+// inFlight starts n PINGs and waits until all are on the wire; their
+// errors arrive on the returned channel.
+func inFlight(t *testing.T, ctx context.Context, c *fleare.Client, n int, prefix string) <-chan error {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- echo(ctx, c, fmt.Sprintf("%s-%d", prefix, i)) }()
+	}
+	waitStats(t, c, fmt.Sprintf("%d requests in flight", n), func(s fleare.Stats) bool { return s.InFlight >= n })
+	return errs
+}
+
+// Every caller gets its own reply, whatever the interleaving.
+func TestPipelineOrdering(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, pipelined(3, 16))
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			for i := range 50 {
+				if err := echo(ctx, c, fmt.Sprintf("w%d-%d", w, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s := c.Stats()
+	if s.Requests != 64*50 || s.Errors != 0 || s.Open != 3 || srv.Conns() != 3 || s.InFlight != 0 || s.Idle != 3 {
+		t.Fatalf("after the run: %+v, server conns %d", s, srv.Conns())
+	}
+}
+
+// Requests share a connection, up to Pipeline at a time; one more waits.
+func TestPipelineSharesConnectionsUpToDepth(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	o := pipelined(1, 4)
+	o.MaxQueue = -1 // nobody may wait: a fifth concurrent request fails at once
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	srv.SetLatency(100 * time.Millisecond)
+	errs := inFlight(t, ctx, c, 4, "held")
+	if s := c.Stats(); s.Open != 1 || s.InUse != 1 || s.Idle != 0 || s.InFlight != 4 {
+		t.Fatalf("4 requests on 1 connection: %+v", s)
+	}
+	if err := c.Ping(ctx); !errors.Is(err, fleare.ErrQueueFull) {
+		t.Fatalf("fifth request: %v, want ErrQueueFull", err)
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A request whose deadline passes closes its connection: the requests
+// pipelined behind it fail as broken, the connection is replaced, and no
+// late reply reaches a later request.
+func TestPipelineTimeoutClosesConnection(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	events := newEventLog()
+	o := pipelined(1, 8)
+	o.OnEvent = events.record
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	srv.SetLatency(300 * time.Millisecond)
+	others := inFlight(t, ctx, c, 3, "behind")
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Do(short, "PING", "short")
+	var te *fleare.TimeoutError
+	if !errors.As(err, &te) || !te.Sent || fleare.SafeToRetry(err) {
+		t.Fatalf("request past its deadline: %v, want a TimeoutError with Sent", err)
+	}
+	for range 3 {
+		err := <-others
+		var ce *fleare.ConnError
+		if !errors.As(err, &ce) || !errors.Is(err, fleare.ErrBroken) || !ce.Sent {
+			t.Fatalf("request sharing the timed-out connection: %v, want a ConnError with Sent", err)
+		}
+	}
+	srv.SetLatency(0)
+	events.waitFor(t, "the connection replaced", func([]fleare.Event) bool { return c.Stats().Replaced == 1 })
+	for i := range 20 {
+		if err := echo(ctx, c, fmt.Sprintf("after-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := c.Stats(); s.ClosedTimeout != 1 || s.ClosedBroken != 0 || s.Open != 1 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
+
+// A canceled request returns at once; its reply is discarded and the
+// connection stays up for the others.
+func TestPipelineCancelKeepsConnection(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, pipelined(1, 8))
+	ctx := testCtx(t)
+	srv.SetLatency(50 * time.Millisecond)
+	cctx, cancel := context.WithCancel(ctx)
+	canceled := make(chan error, 1)
+	go func() { canceled <- echo(cctx, c, "canceled") }()
+	waitStats(t, c, "the request in flight", func(s fleare.Stats) bool { return s.InFlight == 1 })
+	others := inFlight(t, ctx, c, 3, "kept")
+	cancel()
+	err := <-canceled
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, fleare.ErrBroken) || fleare.SafeToRetry(err) {
+		t.Fatalf("canceled request: %v", err)
+	}
+	for range 3 {
+		if err := <-others; err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.SetLatency(0)
+	for i := range 10 {
+		if err := echo(ctx, c, fmt.Sprintf("next-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := c.Stats(); s.Open != 1 || s.ClosedCanceled != 0 || s.DialAttempts != 1 || srv.Accepted() != 1 {
+		t.Fatalf("the connection did not survive the cancel: %+v", s)
+	}
+}
+
+// A connection the server drops fails its requests in flight and is
+// replaced.
+func TestPipelineBrokenConnection(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, pipelined(2, 8))
+	ctx := testCtx(t)
+	srv.SetLatency(time.Second)
+	errs := inFlight(t, ctx, c, 6, "dropped")
+	srv.CloseClientConnections()
+	for range 6 {
+		if err := <-errs; !errors.Is(err, fleare.ErrBroken) {
+			t.Fatalf("request on a dropped connection: %v, want ErrBroken", err)
+		}
+	}
+	srv.SetLatency(0)
+	waitStats(t, c, "both connections replaced", func(s fleare.Stats) bool { return s.Replaced == 2 && s.Open == 2 })
+	if err := echo(ctx, c, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.ClosedBroken != 2 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
+
+// Close lets requests in flight finish within its context...
+func TestPipelineCloseDrains(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := fleare.NewClient(srv.Host(), srv.Port(), pipelined(2, 8))
+	ctx := testCtx(t)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetLatency(50 * time.Millisecond)
+	errs := inFlight(t, ctx, c, 10, "drained")
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Ping(ctx); !errors.Is(err, fleare.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if s := c.Stats(); s.Open != 0 || s.ClosedShutdown != 2 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
+
+// ...and closes them under their callers when it ends.
+func TestPipelineCloseForced(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := fleare.NewClient(srv.Host(), srv.Port(), pipelined(2, 8))
+	ctx := testCtx(t)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetLatency(5 * time.Second)
+	errs := inFlight(t, ctx, c, 10, "forced")
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	var ce *fleare.CloseError
+	if err := c.Close(short); !errors.As(err, &ce) || ce.Forced != 2 {
+		t.Fatalf("Close: %v, want a CloseError with 2 forced", err)
+	}
+	for range 10 {
+		if err := <-errs; !errors.Is(err, fleare.ErrBroken) {
+			t.Fatalf("request cut off by Close: %v", err)
+		}
+	}
+}
+
+// Shrinking retires connections without failing the requests on them.
+func TestPipelineResize(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, pipelined(4, 8))
+	ctx := testCtx(t)
+	srv.SetLatency(50 * time.Millisecond)
+	errs := inFlight(t, ctx, c, 16, "resized")
+	if err := c.Resize(1); err != nil {
+		t.Fatal(err)
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.SetLatency(0)
+	waitStats(t, c, "the pool shrunk", func(s fleare.Stats) bool { return s.Open == 1 })
+	if err := srv.WaitConns(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resize(3); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, c, "the pool grown", func(s fleare.Stats) bool { return s.Open == 3 })
+	for i := range 30 {
+		if err := echo(ctx, c, fmt.Sprintf("grown-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := c.Stats(); s.ClosedResize != 3 || s.Errors != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
+
+// An "Error" reply is the caller's alone; the connection stays.
+func TestPipelineServerError(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, pipelined(1, 8))
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				var se *fleare.ServerError
+				if _, err := c.Do(ctx, "SET", "only-key"); !errors.As(err, &se) || se.Command != "SET" {
+					t.Errorf("bad SET: %v", err)
+				}
+				return
+			}
+			if err := echo(ctx, c, fmt.Sprint(i)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if s := c.Stats(); s.ServerErrors != 10 || s.Errors != 0 || s.DialAttempts != 1 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
+
+func TestPipelineOptions(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	o := fastOptions(1)
+	o.Pipeline = -1
+	if err := fleare.NewClient(srv.Host(), srv.Port(), o).Connect(testCtx(t)); err == nil {
+		t.Fatal("a negative Pipeline was accepted")
+	}
+
+	plain := connect(t, srv, fastOptions(1))
+	if err := plain.Update(pipelined(1, 8)); !errors.Is(err, fleare.ErrNotInPlace) {
+		t.Fatalf("turning pipelining on in place: %v", err)
+	}
+	c := connect(t, srv, pipelined(1, 2))
+	if err := c.Update(fastOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
+		t.Fatalf("turning pipelining off in place: %v", err)
+	}
+
+	// A deeper pipeline takes effect at once, for callers already waiting.
+	srv.SetLatency(100 * time.Millisecond)
+	ctx := testCtx(t)
+	errs := inFlight(t, ctx, c, 2, "first")
+	waiting := make(chan error, 1)
+	go func() { waiting <- echo(ctx, c, "waiting") }()
+	waitStats(t, c, "a caller waiting", func(s fleare.Stats) bool { return s.Waiting == 1 })
+	if err := c.Update(pipelined(1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, c, "the waiter on the wire", func(s fleare.Stats) bool { return s.Waiting == 0 && s.InFlight == 3 })
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-waiting; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A canceled request keeps its slot until its reply comes, so the bound on
+// requests per connection holds; and its deadline still closes a
+// connection whose server never answers.
+func TestPipelineAbandonedRequest(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	o := pipelined(1, 2)
+	o.MaxQueue = -1
+	o.RequestTimeout = 300 * time.Millisecond
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	srv.SetLatency(time.Hour)
+	cctx, cancel := context.WithCancel(ctx)
+	canceled := make(chan error, 1)
+	go func() { canceled <- echo(cctx, c, "abandoned") }()
+	waitStats(t, c, "the request in flight", func(s fleare.Stats) bool { return s.InFlight == 1 })
+	cancel()
+	if err := <-canceled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled request: %v", err)
+	}
+	if s := c.Stats(); s.InFlight != 1 || s.Open != 1 {
+		t.Fatalf("the abandoned request gave its slot back early: %+v", s)
+	}
+	other := make(chan error, 1)
+	go func() { other <- echo(ctx, c, "second") }()
+	waitStats(t, c, "both slots taken", func(s fleare.Stats) bool { return s.InFlight == 2 })
+	if err := c.Ping(ctx); !errors.Is(err, fleare.ErrQueueFull) {
+		t.Fatalf("third request with both slots taken: %v, want ErrQueueFull", err)
+	}
+	// The server never answers: the deadlines close the connection.
+	if err := <-other; !errors.Is(err, fleare.ErrTimeout) && !errors.Is(err, fleare.ErrBroken) {
+		t.Fatalf("request on a stuck server: %v", err)
+	}
+	waitStats(t, c, "the stuck connection closed", func(s fleare.Stats) bool { return s.ClosedTimeout == 1 && s.InFlight == 0 })
+	srv.SetLatency(0)
+	waitStats(t, c, "a new connection", func(s fleare.Stats) bool { return s.Open == 1 && s.Replaced == 1 })
+	if err := echo(ctx, c, "fresh"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A reply nobody asked for, or an invalid frame, breaks the connection,
+// which is replaced.
+func TestPipelineInvalidReplies(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply func(t *testing.T) [][]byte
+	}{
+		{"stray reply", func(t *testing.T) [][]byte {
+			return [][]byte{respFrame(t, "Ok", "PONG "), respFrame(t, "Ok", "PONG ")}
+		}},
+		{"zero-length frame", func(*testing.T) [][]byte { return [][]byte{{0, 0, 0, 0}} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := fakeServer(t, func(n int, _ *wire.Command) [][]byte {
+				if n == 0 {
+					return [][]byte{respFrame(t, "Ok", "Connected")}
+				}
+				return tc.reply(t)
+			})
+			o.Pipeline = 4
+			o.RetryInterval = time.Hour // keep the one dial
+			c := fleare.NewClient("fake", 1, o)
+			ctx := testCtx(t)
+			if err := c.Connect(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			_, _ = c.Do(ctx, "PING")
+			waitStats(t, c, "the connection broken", func(s fleare.Stats) bool { return s.ClosedBroken == 1 })
+		})
+	}
+}

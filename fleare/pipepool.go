@@ -1,0 +1,183 @@
+package fleare
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+)
+
+// The pool in pipelined mode (Options.Pipeline > 1). A connection is lent
+// to up to Pipeline requests at once instead of one: each lending is a
+// slot, counted in pconn.inflight. Connections taking requests are in
+// Client.shared and are picked round-robin, skipping full ones; a caller
+// finding every connection full waits in the same FIFO as in plain mode and
+// is handed a slot as one frees. c.idle stays empty. A connection leaving
+// the pool while requests are in flight on it (shrink, Close) is first
+// retired: it takes no new request and is closed when its last one
+// returns. A connection whose pipe fails is removed at once by the pipe's
+// onFail hook; the pipe has already failed the requests in flight on it.
+
+// acquireShared returns a connection with a free slot, waiting in FIFO
+// order until deadline if every connection is full.
+func (c *Client) acquireShared(ctx context.Context, deadline time.Time) (*pconn, error) {
+	c.mu.Lock()
+	if pc := c.pickSharedLocked(); pc != nil {
+		c.mu.Unlock()
+		return pc, nil
+	}
+	if err := c.cannotWaitLocked(); err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	ch := waitChans.Get().(chan handoff)
+	c.waiters.push(ch)
+	c.counters.waits++
+	c.mu.Unlock()
+	return c.wait(ctx, deadline, ch)
+}
+
+// pickSharedLocked takes a slot on the next connection, round-robin, that
+// has one free.
+func (c *Client) pickSharedLocked() *pconn {
+	n := len(c.shared)
+	for i := range n {
+		j := (c.next + i) % n
+		if pc := c.shared[j]; pc.inflight < c.opts.Pipeline {
+			c.next = (j + 1) % n
+			pc.inflight++
+			return pc
+		}
+	}
+	return nil
+}
+
+// doShared sends one request on a slot of pc and gives the slot back,
+// unless the request was abandoned: the pipe then gives it back through
+// freeSlot once the request leaves its queue.
+func (c *Client) doShared(ctx context.Context, pc *pconn, deadline, now time.Time, command string, args []string) ([]byte, error) {
+	res, err, abandoned := pc.pipe.do(ctx, deadline, command, args)
+	c.mu.Lock()
+	c.counters.requests++
+	if err != nil {
+		c.countErrorLocked(err)
+	}
+	pc.lastUsed = now
+	closeIt := !abandoned && c.putSharedLocked(pc)
+	c.unlock()
+	if closeIt {
+		pc.conn.kill()
+	}
+	return res, err
+}
+
+// freeSlot gives back the slot of an abandoned request.
+func (c *Client) freeSlot(pc *pconn) {
+	c.mu.Lock()
+	closeIt := c.putSharedLocked(pc)
+	c.unlock()
+	if closeIt {
+		pc.conn.kill()
+	}
+}
+
+// putSharedLocked gives back a slot of pc: to the first waiter, if any and
+// pc still takes requests. It reports whether the caller must close pc
+// (after unlocking): the connection was retired and this was its last
+// request.
+func (c *Client) putSharedLocked(pc *pconn) (closeIt bool) {
+	pc.inflight--
+	switch {
+	case pc.removed:
+		return false // failed, or closed by Close; whoever removed it closed it
+	case pc.retiring || c.closing:
+		if pc.inflight > 0 {
+			return false
+		}
+		reason := reasonResize
+		if c.closing {
+			reason = reasonShutdown
+		}
+		c.removeLocked(pc, reason, nil)
+		return true
+	}
+	c.handSlotsLocked(pc)
+	return false
+}
+
+// handSlotsLocked hands pc's free slots to waiters, first come first
+// served.
+func (c *Client) handSlotsLocked(pc *pconn) {
+	for pc.inflight < c.opts.Pipeline {
+		ch, ok := c.waiters.pop()
+		if !ok {
+			return
+		}
+		pc.inflight++
+		ch <- handoff{pc: pc}
+	}
+}
+
+// addSharedLocked starts a new connection in pipelined mode and hands its
+// slots to waiters.
+func (c *Client) addSharedLocked(pc *pconn) {
+	pc.pipe = newPipe(pc.conn, &c.pipes, func(cause error) { c.pipeFailed(pc, cause) }, func() { c.freeSlot(pc) })
+	c.shared = append(c.shared, pc)
+	c.handSlotsLocked(pc)
+}
+
+// pipeFailed removes a connection whose pipe failed. The pipe has closed it
+// and failed its requests.
+func (c *Client) pipeFailed(pc *pconn, cause error) {
+	reason := reasonBroken
+	if errors.Is(cause, errPipeAborted) {
+		reason = reasonTimeout
+	}
+	c.mu.Lock()
+	if !pc.removed {
+		c.removeLocked(pc, reason, &ConnError{Op: "read", Addr: c.addr, Err: cause})
+	}
+	c.unlock()
+}
+
+// unshareLocked takes pc out of the connections that take requests.
+func (c *Client) unshareLocked(pc *pconn) {
+	if i := slices.Index(c.shared, pc); i >= 0 {
+		c.shared = slices.Delete(c.shared, i, i+1)
+		if c.next > i {
+			c.next--
+		}
+		if c.next >= len(c.shared) {
+			c.next = 0
+		}
+	}
+}
+
+// retireSharedLocked retires connections while more than keep take
+// requests, the least busy first. Those with no request in flight are
+// removed at once and returned for the caller to close; the others are
+// closed by their last request.
+func (c *Client) retireSharedLocked(keep int, reason closeReason) []*pconn {
+	var victims []*pconn
+	for len(c.shared) > keep {
+		pc := slices.MinFunc(c.shared, func(a, b *pconn) int { return a.inflight - b.inflight })
+		c.unshareLocked(pc)
+		pc.retiring = true
+		if pc.inflight == 0 {
+			c.removeLocked(pc, reason, nil)
+			victims = append(victims, pc)
+		}
+	}
+	return victims
+}
+
+// idleSharedLocked counts the connections with no request in flight.
+func (c *Client) idleSharedLocked() (idle, inflight int) {
+	for pc := range c.all {
+		if pc.inflight == 0 {
+			idle++
+		}
+		inflight += pc.inflight
+	}
+	return idle, inflight
+}

@@ -1,0 +1,149 @@
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fleare-manager/fleare-manager/manager"
+)
+
+// Source is what the collector reads at each scrape. *manager.Manager
+// implements it.
+type Source interface {
+	Status() manager.Status
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+}
+
+// Descriptions of the metrics read from manager.Status.
+var (
+	descTargets    = desc("targets", "Targets in the configuration in force.")
+	descGeneration = desc("config_generation", "Generation of the configuration in force: accepted configurations that changed something.")
+	descDraining   = desc("draining_pools", "Pools taken out of service (replaced, deleted or closed) that are still closing.")
+	descReloads    = desc("config_reloads_total", "Configuration attempts (Apply, file change, SIGHUP) by result: applied, partial, rejected, unchanged.", "result")
+	descLastOK     = desc("config_last_reload_successful", "Whether the last configuration attempt was accepted (1: applied, partial or unchanged) or rejected (0).")
+	descLastOKTime = desc("config_last_reload_success_timestamp_seconds", "Unix time of the last accepted configuration attempt.")
+	descDropped    = desc("events_dropped_total", "Events lost by subscribers that fell behind.")
+
+	descConnected = desc("target_connected", "Whether the target's serving pool is connected (at least one connection open): 1 or 0.", "target")
+	descDesired   = desc("pool_desired_connections", "Connections the target's pool aims to keep open.", "target")
+	descOpen      = desc("pool_open_connections", "Connections open in the target's pool: idle plus in use.", "target")
+	descIdle      = desc("pool_idle_connections", "Idle connections in the target's pool.", "target")
+	descInUse     = desc("pool_in_use_connections", "Connections of the target's pool lent to requests.", "target")
+	descWaiting   = desc("pool_waiting_requests", "Callers waiting for a connection of the target's pool.", "target")
+	descRequests  = desc("requests_total", "Requests sent on a connection of the target's serving pool.", "target")
+	descErrors    = desc("request_errors_total", "Calls to the target that failed for a reason other than an \"Error\" reply: no connection in time, queue full, connection broken, timeout.", "target")
+	descSrvErrors = desc("server_errors_total", "\"Error\" replies from the target's server.", "target")
+	descDials     = desc("dials_total", "Connection attempts (dial plus authentication) by the target's serving pool.", "target")
+	descDialFails = desc("dial_failures_total", "Failed connection attempts by the target's serving pool.", "target")
+	descReplaced  = desc("connections_replaced_total", "Connections of the target's serving pool that were lost (broken, timed out, found dead) and replaced.", "target")
+)
+
+var statusDescs = []*prometheus.Desc{
+	descTargets, descGeneration, descDraining, descReloads, descLastOK, descLastOKTime, descDropped,
+	descConnected, descDesired, descOpen, descIdle, descInUse, descWaiting,
+	descRequests, descErrors, descSrvErrors, descDials, descDialFails, descReplaced,
+}
+
+// collector turns a Source's Status into metrics at scrape time, and adds
+// the request latency histograms of a Metrics, if any.
+type collector struct {
+	src Source
+	lat *Metrics // nil: no latency histograms
+
+	mu sync.Mutex
+	// lastSuccess is the time of the last accepted configuration attempt
+	// seen by a scrape, kept for when the last attempt is a rejection.
+	// Guarded by mu.
+	lastSuccess time.Time
+}
+
+// NewCollector returns a prometheus.Collector of src's metrics (see the
+// package documentation for the list), read from src.Status at each scrape,
+// and of lat's latency histograms. lat may be nil.
+func NewCollector(src Source, lat *Metrics) prometheus.Collector {
+	return &collector{src: src, lat: lat}
+}
+
+// Describe sends the descriptions of every metric the collector yields.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range statusDescs {
+		ch <- d
+	}
+	if c.lat != nil {
+		c.lat.hist.Describe(ch)
+	}
+}
+
+// Collect reads the Status and sends its metrics.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.src.Status()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(descTargets, float64(len(st.Targets)))
+	gauge(descGeneration, float64(st.Generation))
+	gauge(descDraining, float64(len(st.Draining)))
+	counter(descDropped, st.EventsDropped)
+	counter(descReloads, st.Reloads.Applied, string(manager.ReloadApplied))
+	counter(descReloads, st.Reloads.Partial, string(manager.ReloadPartial))
+	counter(descReloads, st.Reloads.Rejected, string(manager.ReloadRejected))
+	counter(descReloads, st.Reloads.Unchanged, string(manager.ReloadUnchanged))
+	c.collectLastReload(st.LastReload, gauge)
+
+	for _, t := range st.Targets {
+		connected := 0.0
+		if t.State == "connected" {
+			connected = 1
+		}
+		gauge(descConnected, connected, t.Name)
+		gauge(descDesired, float64(t.Desired), t.Name)
+		gauge(descOpen, float64(t.Open), t.Name)
+		gauge(descIdle, float64(t.Idle), t.Name)
+		gauge(descInUse, float64(t.InUse), t.Name)
+		gauge(descWaiting, float64(t.Waiting), t.Name)
+		counter(descRequests, t.Requests, t.Name)
+		counter(descErrors, t.Errors, t.Name)
+		counter(descSrvErrors, t.ServerErrors, t.Name)
+		counter(descDials, t.Dials, t.Name)
+		counter(descDialFails, t.DialFailures, t.Name)
+		counter(descReplaced, t.Replaced, t.Name)
+	}
+	if c.lat != nil {
+		c.lat.sync(st.Targets)
+		c.lat.hist.Collect(ch)
+	}
+}
+
+// collectLastReload sends whether the last configuration attempt was
+// accepted and when the last accepted one happened. Before the first
+// attempt neither is sent. When the last attempt was a rejection, the
+// success time is the last one a scrape saw, and is left out if no scrape
+// has seen one.
+func (c *collector) collectLastReload(r *manager.Reload, gauge func(*prometheus.Desc, float64, ...string)) {
+	if r == nil {
+		return
+	}
+	c.mu.Lock()
+	ok := r.Result != manager.ReloadRejected
+	if ok && r.Time.After(c.lastSuccess) {
+		c.lastSuccess = r.Time
+	}
+	last := c.lastSuccess
+	c.mu.Unlock()
+	if ok {
+		gauge(descLastOK, 1)
+	} else {
+		gauge(descLastOK, 0)
+	}
+	if !last.IsZero() {
+		gauge(descLastOKTime, float64(last.UnixNano())/1e9)
+	}
+}
