@@ -54,14 +54,15 @@ type Manager struct {
 
 	mu sync.Mutex
 	// Everything below is guarded by mu.
-	targets   map[string]*target
-	draining  map[*pool]string // pools closing, with why
-	config    *spec.Config     // the configuration last accepted
-	reload    Reload           // the last configuration attempt
-	reloads   ReloadCounts     // configuration attempts by result
-	source    string           // where config came from: a file path, or "api"
-	hash      [32]byte         // SHA-256 of the file config was read from
-	watchPath string           // the file WatchFile watches, "" if none
+	targets     map[string]*target
+	draining    map[*pool]string // pools closing, with why
+	config      *spec.Config     // the configuration last accepted
+	reload      Reload           // the last configuration attempt
+	reloads     ReloadCounts     // configuration attempts by result
+	lastSuccess time.Time        // when an attempt last succeeded
+	source      string           // where config came from: a file path, or "api"
+	hash        [32]byte         // SHA-256 of the file config was read from
+	watchPath   string           // the file WatchFile watches, "" if none
 }
 
 // New returns a Manager with no targets.
@@ -234,6 +235,9 @@ func (m *Manager) recordApplied(res Result, source string, err error) {
 // recordLocked stores r as the last configuration attempt and counts it.
 func (m *Manager) recordLocked(r Reload) {
 	m.reload = r
+	if r.Result != ReloadRejected {
+		m.lastSuccess = r.Time
+	}
 	switch r.Result {
 	case ReloadApplied:
 		m.reloads.Applied++

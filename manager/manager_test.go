@@ -288,3 +288,24 @@ func TestOutcomeJSON(t *testing.T) {
 		t.Fatalf("got %s, want %s", b, want)
 	}
 }
+
+// A pipelined target serves many callers over few connections, and turning
+// pipelining off replaces its pool without failing a call.
+func TestPipelinedTarget(t *testing.T) {
+	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users(), Strict: true})
+	m := testkit.NewManager(t, manager.Options{})
+	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2, Pipeline: 8}))
+	load := testkit.StartLoad(testkit.Context(t), 32, 10*time.Second, m.Client("a").Ping)
+	load.WaitOK(t, 500)
+
+	res := testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2}))
+	if len(res.Plan.Actions) != 1 || res.Plan.Actions[0].Kind != reconcile.Replace {
+		t.Fatalf("plan:\n%s", res.Plan)
+	}
+	before := load.Stats().OK
+	testkit.WaitStatus(t, m, "calls on the new pool", func(manager.Status) bool { return load.Stats().OK > before+500 })
+	if calls := load.Stop(); calls.Failed != 0 {
+		t.Fatalf("%d calls failed; first: %v", calls.Failed, calls.First)
+	}
+	testkit.WaitConns(t, s, 2)
+}

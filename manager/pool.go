@@ -72,6 +72,7 @@ func (m *Manager) poolOptions(t spec.Target, p *pool) fleare.Options {
 	o := fleare.Options{
 		PoolSize:            t.Pool.Size,
 		MaxQueue:            t.Pool.MaxQueue,
+		Pipeline:            t.Pool.Pipeline,
 		Username:            t.Username,
 		ConnectTimeout:      t.Timeouts.Connect,
 		RequestTimeout:      t.Timeouts.Request,

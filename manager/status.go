@@ -60,6 +60,9 @@ type Status struct {
 	Watching string `json:"watching,omitempty"`
 	// LastReload is the last configuration attempt, nil before the first.
 	LastReload *Reload `json:"lastReload,omitempty"`
+	// LastSuccess is when a configuration attempt last succeeded (applied,
+	// partly applied, or unchanged); zero before the first.
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
 	// Reloads counts configuration attempts since New.
 	Reloads ReloadCounts `json:"reloads"`
 	// EventsDropped counts events lost by subscribers that fell behind.
@@ -128,7 +131,7 @@ func (m *Manager) Status() Status {
 		lastChange time.Time
 	}
 	m.mu.Lock()
-	st := Status{Generation: m.gen.Load(), Source: m.source, Watching: m.watchPath, Reloads: m.reloads}
+	st := Status{Generation: m.gen.Load(), Source: m.source, Watching: m.watchPath, Reloads: m.reloads, LastSuccess: m.lastSuccess}
 	if m.hash != ([32]byte{}) {
 		st.Hash = hex.EncodeToString(m.hash[:])
 	}

@@ -38,6 +38,7 @@ func TestWatchFile(t *testing.T) {
 		t.Fatalf("applied event: %+v", e)
 	}
 	testkit.WaitConns(t, s, 5)
+	applied := m.Status().LastSuccess
 
 	// Invalid content changes nothing, and every problem is reported with
 	// its line.
@@ -54,6 +55,9 @@ func TestWatchFile(t *testing.T) {
 	st = m.Status()
 	if st.LastReload.Result != manager.ReloadRejected || st.Generation != 2 || st.Targets[0].Desired != 5 {
 		t.Fatalf("status after a rejected file: %+v", st)
+	}
+	if applied.IsZero() || !st.LastSuccess.Equal(applied) {
+		t.Fatalf("last success %v after a rejection, want %v (the last applied file)", st.LastSuccess, applied)
 	}
 	if s.Accepted() != accepted || s.Conns() != 5 {
 		t.Fatalf("a rejected file touched the pool: accepted %d → %d, %d open", accepted, s.Accepted(), s.Conns())

@@ -1,9 +1,6 @@
 package metrics
 
 import (
-	"sync"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleare-manager/fleare-manager/manager"
@@ -54,12 +51,6 @@ var statusDescs = []*prometheus.Desc{
 type collector struct {
 	src Source
 	lat *Metrics // nil: no latency histograms
-
-	mu sync.Mutex
-	// lastSuccess is the time of the last accepted configuration attempt
-	// seen by a scrape, kept for when the last attempt is a rejection.
-	// Guarded by mu.
-	lastSuccess time.Time
 }
 
 // NewCollector returns a prometheus.Collector of src's metrics (see the
@@ -96,7 +87,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descReloads, st.Reloads.Partial, string(manager.ReloadPartial))
 	counter(descReloads, st.Reloads.Rejected, string(manager.ReloadRejected))
 	counter(descReloads, st.Reloads.Unchanged, string(manager.ReloadUnchanged))
-	c.collectLastReload(st.LastReload, gauge)
+	collectLastReload(st, gauge)
 
 	for _, t := range st.Targets {
 		connected := 0.0
@@ -123,27 +114,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // collectLastReload sends whether the last configuration attempt was
-// accepted and when the last accepted one happened. Before the first
-// attempt neither is sent. When the last attempt was a rejection, the
-// success time is the last one a scrape saw, and is left out if no scrape
-// has seen one.
-func (c *collector) collectLastReload(r *manager.Reload, gauge func(*prometheus.Desc, float64, ...string)) {
-	if r == nil {
+// accepted and when an attempt last succeeded. Before the first attempt
+// neither is sent; before the first success, no time is.
+func collectLastReload(st manager.Status, gauge func(*prometheus.Desc, float64, ...string)) {
+	if st.LastReload == nil {
 		return
 	}
-	c.mu.Lock()
-	ok := r.Result != manager.ReloadRejected
-	if ok && r.Time.After(c.lastSuccess) {
-		c.lastSuccess = r.Time
+	ok := 0.0
+	if st.LastReload.Result != manager.ReloadRejected {
+		ok = 1
 	}
-	last := c.lastSuccess
-	c.mu.Unlock()
-	if ok {
-		gauge(descLastOK, 1)
-	} else {
-		gauge(descLastOK, 0)
-	}
-	if !last.IsZero() {
-		gauge(descLastOKTime, float64(last.UnixNano())/1e9)
+	gauge(descLastOK, ok)
+	if !st.LastSuccess.IsZero() {
+		gauge(descLastOKTime, float64(st.LastSuccess.UnixNano())/1e9)
 	}
 }

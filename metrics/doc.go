@@ -51,10 +51,8 @@
 //
 // The last-reload pair follows Prometheus's and Caddy's own
 // config_last_reload_successful gauges. Neither is exported before the
-// first configuration attempt. When the last attempt was a rejection, the
-// success timestamp is that of the last accepted attempt seen by an earlier
-// scrape (manager.Status holds only the last attempt), and it is left out
-// if no scrape saw one.
+// first configuration attempt, and the timestamp not before the first
+// success (manager.Status.LastSuccess).
 //
 // The latency histogram of each configured target is exported from the
 // first scrape on, with zero counts until its first request. Calls to names

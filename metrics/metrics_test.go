@@ -281,6 +281,7 @@ func TestLastReloadGauges(t *testing.T) {
 		{manager.ReloadRejected, t0.Add(5 * time.Second), 0, t0.Add(4 * time.Second)},
 	} {
 		src.st.LastReload = &manager.Reload{Time: step.at, Result: step.result}
+		src.st.LastSuccess = step.wantAt // as the manager keeps it
 		fams := gather(t, col)
 		if got := single(t, fams, okName).GetGauge().GetValue(); got != step.wantOK {
 			t.Errorf("after %s: successful = %v, want %v", step.result, got, step.wantOK)

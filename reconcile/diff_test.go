@@ -248,6 +248,7 @@ func TestDiffEveryField(t *testing.T) {
 		{"password_file", func(t *spec.Target) { t.PasswordFile = "/run/pw" }, Replace},
 		{"pool.size", func(t *spec.Target) { t.Pool.Size = 3 }, Resize},
 		{"pool.max_queue", func(t *spec.Target) { t.Pool.MaxQueue = 7 }, Update},
+		{"pool.pipeline", func(t *spec.Target) { t.Pool.Pipeline = 16 }, Replace},
 		{"timeouts.connect", func(t *spec.Target) { t.Timeouts.Connect = time.Second }, Update},
 		{"timeouts.request", func(t *spec.Target) { t.Timeouts.Request = time.Second }, Update},
 		{"timeouts.drain", func(t *spec.Target) { t.Timeouts.Drain = time.Second }, Update},

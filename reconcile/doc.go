@@ -23,7 +23,8 @@
 // A plan holds at most one action per target name. Which action a change
 // calls for is decided per field, in a single table (fields.go):
 //
-//	host, port, username, password, password_file   replace (make-before-break)
+//	host, port, username, password, password_file,
+//	pool.pipeline                                   replace (make-before-break)
 //	pool.max_queue, timeouts.*, retry.*             update, in place
 //	pool.size                                       resize, in place
 //

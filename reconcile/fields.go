@@ -66,6 +66,8 @@ var fields = [...]field{
 	row("password_file", replaceEffect, func(t *spec.Target) string { return t.PasswordFile }, str),
 	row("pool.size", resizeEffect, func(t *spec.Target) int { return t.Pool.Size }, strconv.Itoa),
 	row("pool.max_queue", inPlaceEffect, func(t *spec.Target) int { return t.Pool.MaxQueue }, strconv.Itoa),
+	// Pipelining on or off changes how connections are used: a new pool.
+	row("pool.pipeline", replaceEffect, func(t *spec.Target) int { return t.Pool.Pipeline }, strconv.Itoa),
 	row("timeouts.connect", inPlaceEffect, func(t *spec.Target) time.Duration { return t.Timeouts.Connect }, duration),
 	row("timeouts.request", inPlaceEffect, func(t *spec.Target) time.Duration { return t.Timeouts.Request }, duration),
 	row("timeouts.drain", inPlaceEffect, func(t *spec.Target) time.Duration { return t.Timeouts.Drain }, duration),

@@ -84,6 +84,7 @@ type (
 	jsonPool struct {
 		Size     int `json:"size"`
 		MaxQueue int `json:"max_queue"`
+		Pipeline int `json:"pipeline"`
 	}
 	jsonTimeouts struct {
 		Connect jsonDuration `json:"connect"`
@@ -243,7 +244,7 @@ func targetToJSON(t *spec.Target) *jsonTarget {
 		Username:     t.Username,
 		Password:     t.Password.String(),
 		PasswordFile: t.PasswordFile,
-		Pool:         jsonPool{Size: t.Pool.Size, MaxQueue: t.Pool.MaxQueue},
+		Pool:         jsonPool{Size: t.Pool.Size, MaxQueue: t.Pool.MaxQueue, Pipeline: t.Pool.Pipeline},
 		Timeouts: jsonTimeouts{
 			Connect: jsonDuration(t.Timeouts.Connect),
 			Request: jsonDuration(t.Timeouts.Request),
@@ -261,7 +262,7 @@ func (jt *jsonTarget) target() spec.Target {
 		Port:         jt.Port,
 		Username:     jt.Username,
 		PasswordFile: jt.PasswordFile,
-		Pool:         spec.Pool{Size: jt.Pool.Size, MaxQueue: jt.Pool.MaxQueue},
+		Pool:         spec.Pool{Size: jt.Pool.Size, MaxQueue: jt.Pool.MaxQueue, Pipeline: jt.Pool.Pipeline},
 		Timeouts: spec.Timeouts{
 			Connect: time.Duration(jt.Timeouts.Connect),
 			Request: time.Duration(jt.Timeouts.Request),

@@ -28,10 +28,11 @@ var (
 	genQueue    = rapid.SampledFrom([]int{64, spec.DefaultMaxQueue})
 	genDuration = rapid.SampledFrom([]time.Duration{time.Second, 1500 * time.Millisecond, 30 * time.Second})
 	genRetries  = rapid.IntRange(0, 5)
+	genPipeline = rapid.SampledFrom([]int{0, 1, 8, 32})
 	genHealth   = rapid.SampledFrom([]string{"connecting", "connected", "disconnected", "error"})
 )
 
-// setField draws a new value for field k (0..11, one per row of the fields
+// setField draws a new value for field k (0..12, one per row of the fields
 // table) of tg.
 func setField(t *rapid.T, tg *spec.Target, k int) {
 	switch k {
@@ -50,14 +51,16 @@ func setField(t *rapid.T, tg *spec.Target, k int) {
 	case 6:
 		tg.Pool.MaxQueue = genQueue.Draw(t, "pool.max_queue")
 	case 7:
-		tg.Timeouts.Connect = genDuration.Draw(t, "timeouts.connect")
+		tg.Pool.Pipeline = genPipeline.Draw(t, "pool.pipeline")
 	case 8:
-		tg.Timeouts.Request = genDuration.Draw(t, "timeouts.request")
+		tg.Timeouts.Connect = genDuration.Draw(t, "timeouts.connect")
 	case 9:
-		tg.Timeouts.Drain = genDuration.Draw(t, "timeouts.drain")
+		tg.Timeouts.Request = genDuration.Draw(t, "timeouts.request")
 	case 10:
-		tg.Retry.MaxRetries = genRetries.Draw(t, "retry.max_retries")
+		tg.Timeouts.Drain = genDuration.Draw(t, "timeouts.drain")
 	case 11:
+		tg.Retry.MaxRetries = genRetries.Draw(t, "retry.max_retries")
+	case 12:
 		tg.Retry.Interval = genDuration.Draw(t, "retry.interval")
 	default:
 		t.Fatalf("no generator for field %d (%s)", k, fields[k].path)

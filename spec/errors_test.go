@@ -98,7 +98,7 @@ var errorCases = []struct {
 	{name: "retryInterval", src: head + "    retryInterval: 1s\n",
 		want: []wantErr{{5, 5, "a", "retryInterval", `did you mean "interval" under "retry"?`}}},
 	{name: "maxQueueSize in pool", src: head + "    pool: {maxQueueSize: 5}\n",
-		want: []wantErr{{5, 12, "a", "pool.maxQueueSize", `unknown key; did you mean "max_queue"? (allowed: size, max_queue)`}}},
+		want: []wantErr{{5, 12, "a", "pool.maxQueueSize", `unknown key; did you mean "max_queue"? (allowed: size, max_queue, pipeline)`}}},
 	{name: "user", src: head + "    user: root\n",
 		want: []wantErr{{5, 5, "a", "user", `did you mean "username"?`}}},
 	{name: "pass", src: head + "    pass: x\n",
@@ -124,7 +124,7 @@ var errorCases = []struct {
 
 	// Wrong kinds and types.
 	{name: "pool is a scalar", src: head + "    pool: 8\n",
-		want: []wantErr{{5, 11, "a", "pool", "is a scalar; must be a mapping of size, max_queue"}}},
+		want: []wantErr{{5, 11, "a", "pool", "is a scalar; must be a mapping of size, max_queue, pipeline"}}},
 	{name: "host is a list", src: "version: 1\ntargets:\n  a:\n    host: [h]\n",
 		want: []wantErr{{4, 11, "a", "host", "is a list; must be a host name or IP address"}}},
 	{name: "host is a number", src: "version: 1\ntargets:\n  a:\n    host: 1.5\n",
@@ -180,6 +180,8 @@ var errorCases = []struct {
 		want: []wantErr{{5, 18, "a", "pool.size", "1025 is out of range; must be an integer from 1 to 1024"}}},
 	{name: "max_queue negative", src: head + "    pool: {max_queue: -1}\n",
 		want: []wantErr{{5, 23, "a", "pool.max_queue", "-1 is out of range; must be an integer from 0 to 1000000; 0 means callers never wait"}}},
+	{name: "pipeline too deep", src: head + "    pool: {pipeline: 2000}\n",
+		want: []wantErr{{5, 22, "a", "pool.pipeline", "2000 is out of range; must be an integer from 0 to 1024; 0 or 1 sends one request at a time"}}},
 	{name: "max_queue too big", src: head + "    pool: {max_queue: 1000001}\n",
 		want: []wantErr{{5, 23, "a", "pool.max_queue", "1000001 is out of range"}}},
 	{name: "max_retries too big", src: head + "    retry: {max_retries: 1001}\n",

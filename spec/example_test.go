@@ -85,6 +85,7 @@ func ExampleMarshal() {
 	//     pool:
 	//       size: 10
 	//       max_queue: 1024
+	//       pipeline: 0
 	//     timeouts:
 	//       connect: 30s
 	//       request: 30s
@@ -104,5 +105,5 @@ func ExampleTarget_Fingerprint() {
 	// Output:
 	// false
 	// true
-	// name=cache host=h port=9219 username=u password=set pool.size=0 pool.max_queue=0 timeouts.connect=0s timeouts.request=0s timeouts.drain=0s retry.max_retries=0 retry.interval=0s
+	// name=cache host=h port=9219 username=u password=set pool.size=0 pool.max_queue=0 pool.pipeline=0 timeouts.connect=0s timeouts.request=0s timeouts.drain=0s retry.max_retries=0 retry.interval=0s
 }

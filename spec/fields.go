@@ -28,6 +28,7 @@ const (
 	slotPasswordFile
 	slotPoolSize
 	slotMaxQueue
+	slotPipeline
 	slotConnect
 	slotRequest
 	slotDrain
@@ -64,6 +65,8 @@ var targetFields = []field{
 		{key: "size", kind: kindInt, slot: slotPoolSize, min: MinPoolSize, max: MaxPoolSize, goField: "Pool.Size"},
 		{key: "max_queue", kind: kindInt, slot: slotMaxQueue, min: 0, max: MaxMaxQueue,
 			hint: "; 0 means callers never wait", goField: "Pool.MaxQueue"},
+		{key: "pipeline", kind: kindInt, slot: slotPipeline, min: 0, max: MaxPipeline,
+			hint: "; 0 or 1 sends one request at a time", goField: "Pool.Pipeline"},
 	}},
 	{key: "timeouts", kind: kindMap, children: []field{
 		{key: "connect", kind: kindDuration, slot: slotConnect, min: 1, goField: "Timeouts.Connect"},
@@ -89,6 +92,7 @@ var aliases = map[string]string{
 	"maxqueue":       "pool.max_queue",
 	"maxqueuesize":   "pool.max_queue",
 	"queuesize":      "pool.max_queue",
+	"pipelining":     "pool.pipeline",
 	"connecttimeout": "timeouts.connect",
 	"dialtimeout":    "timeouts.connect",
 	"requesttimeout": "timeouts.request",

@@ -66,6 +66,7 @@ func (f Fingerprint) String() string {
 	}
 	kv("pool.size", strconv.Itoa(t.Pool.Size))
 	kv("pool.max_queue", strconv.Itoa(t.Pool.MaxQueue))
+	kv("pool.pipeline", strconv.Itoa(t.Pool.Pipeline))
 	kv("timeouts.connect", t.Timeouts.Connect.String())
 	kv("timeouts.request", t.Timeouts.Request.String())
 	kv("timeouts.drain", t.Timeouts.Drain.String())

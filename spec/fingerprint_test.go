@@ -127,7 +127,7 @@ func TestFingerprintString(t *testing.T) {
 		Retry:        Retry{MaxRetries: 5, Interval: time.Minute + 30*time.Second},
 	}
 	const want = `name=cache-primary host=fe80::1%eth0 port=9219 username="ro ot" password=file password_file=/run/secrets/fleare ` +
-		`pool.size=8 pool.max_queue=0 timeouts.connect=5s timeouts.request=1.5s timeouts.drain=0s retry.max_retries=5 retry.interval=1m30s`
+		`pool.size=8 pool.max_queue=0 pool.pipeline=0 timeouts.connect=5s timeouts.request=1.5s timeouts.drain=0s retry.max_retries=5 retry.interval=1m30s`
 	fp := tg.Fingerprint()
 	if got := fp.String(); got != want {
 		t.Errorf("String:\n got  %s\n want %s", got, want)

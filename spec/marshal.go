@@ -44,7 +44,8 @@ func targetNode(t *Target) *yaml.Node {
 		n.Content = append(n.Content, str("password_file"), str(escapeDollar(t.PasswordFile)))
 	}
 	n.Content = append(n.Content,
-		str("pool"), mapping(str("size"), integer(t.Pool.Size), str("max_queue"), integer(t.Pool.MaxQueue)),
+		str("pool"), mapping(str("size"), integer(t.Pool.Size), str("max_queue"), integer(t.Pool.MaxQueue),
+			str("pipeline"), integer(t.Pool.Pipeline)),
 		str("timeouts"), mapping(
 			str("connect"), str(t.Timeouts.Connect.String()),
 			str("request"), str(t.Timeouts.Request.String()),

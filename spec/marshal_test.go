@@ -46,6 +46,7 @@ targets:
     pool:
       size: 10
       max_queue: 0
+      pipeline: 0
     timeouts:
       connect: 30s
       request: 1.5s

@@ -38,6 +38,7 @@ func (d *decoder) resolve(name string, key *yaml.Node, def, own *layer) Target {
 		Pool: Pool{
 			Size:     intOr(get(slotPoolSize), DefaultPoolSize),
 			MaxQueue: intOr(get(slotMaxQueue), DefaultMaxQueue),
+			Pipeline: intOr(get(slotPipeline), 0),
 		},
 		Timeouts: Timeouts{
 			Connect: durOr(get(slotConnect), DefaultConnectTimeout),

@@ -30,6 +30,8 @@ const (
 	MaxPoolSize = 1024
 	// MaxMaxQueue bounds Pool.MaxQueue (whose minimum is 0).
 	MaxMaxQueue = 1_000_000
+	// MaxPipeline bounds Pool.Pipeline (whose minimum is 0).
+	MaxPipeline = 1024
 	// MaxMaxRetries bounds Retry.MaxRetries (whose minimum is 0).
 	MaxMaxRetries = 1000
 	// MaxNameLen bounds the length of a target name.
@@ -100,6 +102,11 @@ type Pool struct {
 	// use; one more gets an error at once. 0-1,000,000; 0 means callers
 	// never wait. Default 1024.
 	MaxQueue int
+	// Pipeline, when above 1, lets up to that many requests be in flight
+	// on one connection at a time (the server answers in order), which
+	// raises throughput when callers outnumber connections. 0-1024; 0 or 1
+	// means one request at a time. Default 0.
+	Pipeline int
 }
 
 // Timeouts bound the phases of a connection's life.

@@ -139,10 +139,9 @@ func (d *demo) start(config string) error {
 	if err := d.writeConfig(); err != nil {
 		return err
 	}
-	if d.m, err = manager.New(manager.Options{PollInterval: 500 * time.Millisecond}); err != nil {
+	if d.m, d.api, err = newRuntime(manager.Options{PollInterval: 500 * time.Millisecond}, admin.Options{}); err != nil {
 		return err
 	}
-	d.api = admin.NewServer(d.m, admin.Options{})
 	d.sock = filepath.Join(d.dir, "admin.sock")
 	ln, err := admin.ListenUnix(d.sock)
 	if err != nil {

@@ -87,13 +87,10 @@ func serve(ctx context.Context, stderr io.Writer, o serveOpts) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	m, err := manager.New(manager.Options{Logger: logger, ReloadOnSIGHUP: true})
+	m, api, err := newRuntime(manager.Options{Logger: logger, ReloadOnSIGHUP: true}, admin.Options{Logger: logger})
 	if err != nil {
 		return err
 	}
-	api := admin.NewServer(m, admin.Options{Logger: logger})
-	// Endpoints beside the API's own (GET /metrics, say) go here, through
-	// api.Handle: they get the same listeners and token.
 	s := &server{m: m, api: api, logger: logger, timeout: o.shutdownTimeout}
 	defer s.shutdown(ctx)
 	if err := s.listen(o); err != nil {

@@ -162,6 +162,17 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics", func(t *testing.T) {
+		body := apiGet(t, sock, "/metrics")
+		for _, want := range []string{"200 OK", `fleare_manager_pool_open_connections{target="cache"} 2`,
+			"fleare_manager_config_last_reload_successful 1", "fleare_manager_request_duration_seconds"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("GET /metrics lacks %q", want)
+			}
+		}
+		outputs = append(outputs, body)
+	})
+
 	resized := writeConfig(t, filepath.Join(dir, "resized.yaml"), targetYAML{"cache", srv.Port(), 3})
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("version: 1\ntargets:\n  cache:\n    port: 0\n  x: 1\n"), 0o600); err != nil {

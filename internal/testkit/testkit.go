@@ -33,6 +33,7 @@ type Target struct {
 	Srv      *fleartest.Server
 	Port     int // overrides Srv's port when set (host 127.0.0.1)
 	Size     int // pool size, at least 1
+	Pipeline int // pool.pipeline when set
 	Password string
 	Request  string // timeouts.request when set
 }
@@ -69,8 +70,12 @@ func (tm Timings) ConfigYAML(targets ...Target) string {
 		if pw == "" {
 			pw = Password
 		}
-		fmt.Fprintf(&b, "  %s:\n    host: %s\n    port: %d\n    password: %q\n    pool: {size: %d}\n",
-			t.Name, host, port, pw, max(t.Size, 1))
+		fmt.Fprintf(&b, "  %s:\n    host: %s\n    port: %d\n    password: %q\n", t.Name, host, port, pw)
+		if t.Pipeline != 0 {
+			fmt.Fprintf(&b, "    pool: {size: %d, pipeline: %d}\n", max(t.Size, 1), t.Pipeline)
+		} else {
+			fmt.Fprintf(&b, "    pool: {size: %d}\n", max(t.Size, 1))
+		}
 		if t.Request != "" {
 			fmt.Fprintf(&b, "    timeouts: {request: %s}\n", t.Request)
 		}
