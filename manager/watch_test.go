@@ -119,3 +119,18 @@ func TestServerRestartReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A subscriber that does not read loses events, which Status counts; the
+// manager never waits for it.
+func TestSlowSubscriberLosesEvents(t *testing.T) {
+	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
+	m := testkit.NewManager(t, manager.Options{EventBuffer: 1})
+	_, cancel := m.Subscribe() // never read
+	defer cancel()
+	for size := 1; size <= 5; size++ {
+		testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: size}))
+	}
+	if st := m.Status(); st.EventsDropped == 0 {
+		t.Fatalf("no event counted as dropped: %+v", st)
+	}
+}
