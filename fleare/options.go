@@ -114,32 +114,35 @@ func (o Options) GoString() string { return "fleare.Options" + o.String() }
 
 // withDefaults returns a copy with every zero field set to its default.
 func (o Options) withDefaults() Options {
-	if o.PoolSize == 0 {
-		o.PoolSize = DefaultPoolSize
-	}
-	if o.MaxQueue == 0 {
-		o.MaxQueue = DefaultMaxQueue
-	} else if o.MaxQueue < 0 {
-		o.MaxQueue = 0
-	}
-	if o.ConnectTimeout == 0 {
-		o.ConnectTimeout = DefaultConnectTimeout
-	}
-	if o.RequestTimeout == 0 {
-		o.RequestTimeout = DefaultRequestTimeout
-	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = DefaultMaxRetries
-	} else if o.MaxRetries < 0 {
-		o.MaxRetries = 0
-	}
-	if o.RetryInterval == 0 {
-		o.RetryInterval = DefaultRetryInterval
-	}
-	if o.HealthCheckInterval == 0 {
-		o.HealthCheckInterval = DefaultHealthCheckInterval
-	}
+	o.PoolSize = orDefault(o.PoolSize, DefaultPoolSize)
+	o.MaxQueue = countOrDefault(o.MaxQueue, DefaultMaxQueue)
+	o.ConnectTimeout = orDefault(o.ConnectTimeout, DefaultConnectTimeout)
+	o.RequestTimeout = orDefault(o.RequestTimeout, DefaultRequestTimeout)
+	o.MaxRetries = countOrDefault(o.MaxRetries, DefaultMaxRetries)
+	o.RetryInterval = orDefault(o.RetryInterval, DefaultRetryInterval)
+	o.HealthCheckInterval = orDefault(o.HealthCheckInterval, DefaultHealthCheckInterval)
 	return o
+}
+
+// orDefault returns def for a zero v.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// countOrDefault reads a count where zero means the default and a negative
+// value means none.
+func countOrDefault(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // validate reports every out-of-range field of o (before defaults).
