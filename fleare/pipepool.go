@@ -26,15 +26,7 @@ func (c *Client) acquireShared(ctx context.Context, deadline time.Time) (*pconn,
 		c.mu.Unlock()
 		return pc, nil
 	}
-	if err := c.cannotWaitLocked(); err != nil {
-		c.mu.Unlock()
-		return nil, err
-	}
-	ch := waitChans.Get().(chan handoff)
-	c.waiters.push(ch)
-	c.counters.waits++
-	c.mu.Unlock()
-	return c.wait(ctx, deadline, ch)
+	return c.queueLocked(ctx, deadline)
 }
 
 // pickSharedLocked takes a slot on the next connection, round-robin, that

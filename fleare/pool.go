@@ -101,6 +101,12 @@ func (c *Client) acquire(ctx context.Context, deadline, now time.Time) (*pconn, 
 		c.discard(pc, &ConnError{Op: "health check", Addr: c.addr, Err: errPeerGone})
 	}
 	// c.mu is held.
+	return c.queueLocked(ctx, deadline)
+}
+
+// queueLocked puts the caller in the FIFO of waiters, unless it may not
+// wait, and waits for a connection. c.mu is held on entry and released.
+func (c *Client) queueLocked(ctx context.Context, deadline time.Time) (*pconn, error) {
 	if err := c.cannotWaitLocked(); err != nil {
 		c.mu.Unlock()
 		return nil, err
