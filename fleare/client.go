@@ -353,17 +353,25 @@ func (c *Client) Update(o Options) error {
 // A request that fails on the wire returns a *ConnError or *TimeoutError
 // instead; see SafeToRetry.
 func (c *Client) Do(ctx context.Context, command string, args ...string) ([]byte, error) {
+	r, err := c.Exec(ctx, command, args...)
+	return r.value(command, err)
+}
+
+// Exec is Do returning the server's reply as it came: an "Error" reply is
+// a Reply with Status "Error" and its message untouched, not an error. The
+// error is for the request failing, as with Do.
+func (c *Client) Exec(ctx context.Context, command string, args ...string) (Reply, error) {
 	now := time.Now()
 	deadline := requestDeadline(ctx, now, time.Duration(c.reqTimeout.Load()))
 	pc, err := c.acquire(ctx, deadline, now)
 	if err != nil {
 		c.countFailure(err)
-		return nil, err
+		return Reply{}, err
 	}
 	if pc.pipe != nil {
-		return c.doShared(ctx, pc, deadline, now, command, args)
+		return c.execShared(ctx, pc, deadline, now, command, args)
 	}
-	res, err := pc.conn.do(ctx, deadline, command, args)
-	c.release(pc, err, now)
+	res, err := pc.conn.exec(ctx, deadline, command, args)
+	c.release(pc, res, err, now)
 	return res, err
 }

@@ -14,7 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/fleare-manager/fleare-manager/fleare/internal/wire"
+	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
 const (
@@ -193,7 +193,15 @@ func (c *Conn) poke() { _ = c.nc.SetDeadline(longAgo) }
 // cancellation, and RequestTimeout when ctx has no earlier deadline. The
 // result belongs to the caller; an empty result may be nil.
 func (c *Conn) Do(ctx context.Context, command string, args ...string) ([]byte, error) {
-	return c.do(ctx, requestDeadline(ctx, time.Now(), c.reqTimeout), command, args)
+	r, err := c.exec(ctx, requestDeadline(ctx, time.Now(), c.reqTimeout), command, args)
+	return r.value(command, err)
+}
+
+// Exec sends one command and returns the server's reply as it came, an
+// "Error" reply included; the error is for the request failing (as with Do),
+// never for the reply's status.
+func (c *Conn) Exec(ctx context.Context, command string, args ...string) (Reply, error) {
+	return c.exec(ctx, requestDeadline(ctx, time.Now(), c.reqTimeout), command, args)
 }
 
 func requestDeadline(ctx context.Context, now time.Time, timeout time.Duration) time.Time {
@@ -204,28 +212,28 @@ func requestDeadline(ctx context.Context, now time.Time, timeout time.Duration) 
 	return d
 }
 
-func (c *Conn) do(ctx context.Context, deadline time.Time, command string, args []string) ([]byte, error) {
+func (c *Conn) exec(ctx context.Context, deadline time.Time, command string, args []string) (Reply, error) {
 	if !c.busy.CompareAndSwap(false, true) {
-		return nil, errConcurrentUse
+		return Reply{}, errConcurrentUse
 	}
 	defer c.busy.Store(false)
 	if err := c.usable(ctx, command); err != nil {
-		return nil, err
+		return Reply{}, err
 	}
 	if err := c.encode(command, args); err != nil {
-		return nil, err
+		return Reply{}, err
 	}
 	stop := c.arm(ctx, deadline)
 	if err := c.write(ctx); err != nil {
 		c.disarm(stop)
-		return nil, err
+		return Reply{}, err
 	}
 	err := c.read(ctx)
 	c.disarm(stop)
 	if err != nil {
-		return nil, err
+		return Reply{}, err
 	}
-	return c.result(command)
+	return c.reply(), nil
 }
 
 // usable fails, without sending anything, a request on a broken connection
@@ -327,14 +335,40 @@ func (c *Conn) fail(ctx context.Context, op string, sent bool, err error) error 
 	return &ConnError{Op: op, Addr: c.addr, Sent: sent, Err: err}
 }
 
-// result takes the reply's result out of c.resp.
-func (c *Conn) result(command string) ([]byte, error) {
-	res := c.resp.Result
-	c.resp.Result = nil
-	if c.resp.Status == "Error" {
-		return nil, &ServerError{Command: command, Message: strings.TrimRight(string(res), " \t\r\n")}
+// Reply is one reply as the server sent it.
+type Reply struct {
+	// Status is "Ok" or "Error".
+	Status string
+	// Result is the value of an "Ok" reply, or the message of an "Error"
+	// reply, untouched (the real server often ends it with a newline).
+	Result []byte
+	// ClientID is the client id the reply carried: the connection's on most
+	// replies, "" on the real server's "Ok" replies to SET, GET and DELETE.
+	ClientID string
+}
+
+// value returns r as Do does: the result of an "Ok" reply, or a
+// *ServerError for an "Error" reply; err, when not nil, passes through.
+func (r Reply) value(command string, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
 	}
-	return res, nil
+	if r.Status == "Error" {
+		return nil, &ServerError{Command: command, Message: strings.TrimRight(string(r.Result), " \t\r\n")}
+	}
+	return r.Result, nil
+}
+
+// reply takes the reply out of c.resp.
+func (c *Conn) reply() Reply {
+	r := Reply{Status: c.resp.Status, Result: c.resp.Result, ClientID: c.resp.ClientId}
+	c.resp.Result = nil
+	return r
+}
+
+// result takes the reply's result out of c.resp, as Do returns it.
+func (c *Conn) result(command string) ([]byte, error) {
+	return c.reply().value(command, nil)
 }
 
 // Request is one command of a pipeline.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
-	"github.com/fleare-manager/fleare-manager/fleare/internal/wire"
+	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
 func dialT(t *testing.T, srv *fleartest.Server, o fleare.Options) *fleare.Conn {

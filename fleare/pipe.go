@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/fleare-manager/fleare-manager/fleare/internal/wire"
+	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
 var (
@@ -52,8 +51,8 @@ type pipe struct {
 // abandoned it, once the reader or fail takes it off the queue.
 type call struct {
 	command string
-	done    chan struct{} // capacity 1: receives one token once res and err are set
-	res     []byte
+	done    chan struct{} // capacity 1: receives one token once reply and err are set
+	reply   Reply
 	err     error
 	// Guarded by pipe.mu.
 	popped    bool        // taken off the queue by the reader or by fail
@@ -89,16 +88,16 @@ func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree fu
 	return p
 }
 
-// do sends one command and waits for its reply, until deadline or ctx ends.
-// abandoned reports that the caller's context was canceled and the call
-// left in the queue: onFree will say when it is gone.
-func (p *pipe) do(ctx context.Context, deadline time.Time, command string, args []string) (res []byte, err error, abandoned bool) {
+// exec sends one command and waits for its reply, until deadline or ctx
+// ends. abandoned reports that the caller's context was canceled and the
+// call left in the queue: onFree will say when it is gone.
+func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, args []string) (res Reply, err error, abandoned bool) {
 	if err := p.conn.usable(ctx, command); err != nil {
-		return nil, err, false
+		return Reply{}, err, false
 	}
 	c, err := p.enqueue(command, args)
 	if err != nil {
-		return nil, err, false
+		return Reply{}, err, false
 	}
 	timer := timers.Get().(*time.Timer)
 	timer.Reset(time.Until(deadline))
@@ -147,7 +146,7 @@ func (p *pipe) enqueue(command string, args []string) (*call, error) {
 
 // timedOut closes the connection under a call whose deadline passed, and
 // returns the call's outcome: a timeout, or the reply if it arrived first.
-func (p *pipe) timedOut(c *call) ([]byte, error) {
+func (p *pipe) timedOut(c *call) (Reply, error) {
 	p.fail(errPipeAborted)
 	<-c.done
 	if ce := (*ConnError)(nil); errors.As(c.err, &ce) && ce.Err == errPipeAborted {
@@ -159,13 +158,13 @@ func (p *pipe) timedOut(c *call) ([]byte, error) {
 // abandon leaves a call whose context was canceled: its reply, when it
 // comes, is discarded, and its deadline still applies. A reply that
 // already arrived is returned instead.
-func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) ([]byte, error, bool) {
+func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) (Reply, error, bool) {
 	p.mu.Lock()
 	if !c.popped {
 		c.abandoned = true
 		c.watchdog = time.AfterFunc(time.Until(deadline), func() { p.fail(errPipeAborted) })
 		p.mu.Unlock()
-		return nil, &ConnError{Op: "read", Addr: p.conn.addr, Sent: true, Err: ctx.Err()}, true
+		return Reply{}, &ConnError{Op: "read", Addr: p.conn.addr, Sent: true, Err: ctx.Err()}, true
 	}
 	p.mu.Unlock()
 	<-c.done
@@ -174,8 +173,8 @@ func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) ([]byte
 }
 
 // result takes the outcome of a finished call and recycles it.
-func (p *pipe) result(c *call) ([]byte, error) {
-	res, err := c.res, c.err
+func (p *pipe) result(c *call) (Reply, error) {
+	res, err := c.reply, c.err
 	putCall(c)
 	return res, err
 }
@@ -256,11 +255,7 @@ func (p *pipe) deliver(resp *wire.Response) bool {
 		p.release(c)
 		return true
 	}
-	if resp.Status == "Error" {
-		c.err = &ServerError{Command: c.command, Message: strings.TrimRight(string(resp.Result), " \t\r\n")}
-	} else {
-		c.res = resp.Result
-	}
+	c.reply = Reply{Status: resp.Status, Result: resp.Result, ClientID: resp.ClientId}
 	resp.Result = nil
 	c.done <- struct{}{}
 	return true

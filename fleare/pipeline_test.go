@@ -10,7 +10,7 @@ import (
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
-	"github.com/fleare-manager/fleare-manager/fleare/internal/wire"
+	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
 // pipelined returns options for a pipelined pool.

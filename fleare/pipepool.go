@@ -44,16 +44,13 @@ func (c *Client) pickSharedLocked() *pconn {
 	return nil
 }
 
-// doShared sends one request on a slot of pc and gives the slot back,
+// execShared sends one request on a slot of pc and gives the slot back,
 // unless the request was abandoned: the pipe then gives it back through
 // freeSlot once the request leaves its queue.
-func (c *Client) doShared(ctx context.Context, pc *pconn, deadline, now time.Time, command string, args []string) ([]byte, error) {
-	res, err, abandoned := pc.pipe.do(ctx, deadline, command, args)
+func (c *Client) execShared(ctx context.Context, pc *pconn, deadline, now time.Time, command string, args []string) (Reply, error) {
+	res, err, abandoned := pc.pipe.exec(ctx, deadline, command, args)
 	c.mu.Lock()
-	c.counters.requests++
-	if err != nil {
-		c.countErrorLocked(err)
-	}
+	c.countLocked(res, err)
 	pc.lastUsed = now
 	closeIt := !abandoned && c.putSharedLocked(pc)
 	c.unlock()

@@ -230,7 +230,7 @@ func reasonFor(conn *Conn, err error) closeReason {
 
 // release returns a connection after a request, closing it if the request
 // left it broken.
-func (c *Client) release(pc *pconn, err error, now time.Time) {
+func (c *Client) release(pc *pconn, res Reply, err error, now time.Time) {
 	reason := reasonNone
 	if err != nil {
 		reason = reasonFor(pc.conn, err)
@@ -238,10 +238,7 @@ func (c *Client) release(pc *pconn, err error, now time.Time) {
 		reason = reasonCanceled // the context ended as the reply arrived
 	}
 	c.mu.Lock()
-	c.counters.requests++
-	if err != nil {
-		c.countErrorLocked(err)
-	}
+	c.countLocked(res, err)
 	if reason == reasonNone && !c.closing && c.open <= c.desired && !pc.removed {
 		pc.lastUsed = now
 		if ch, ok := c.waiters.pop(); ok {
@@ -346,6 +343,17 @@ func (c *Client) countFailure(err error) {
 	c.mu.Lock()
 	c.countErrorLocked(err)
 	c.mu.Unlock()
+}
+
+// countLocked counts a request that was sent, and how it ended.
+func (c *Client) countLocked(res Reply, err error) {
+	c.counters.requests++
+	switch {
+	case err != nil:
+		c.countErrorLocked(err)
+	case res.Status == "Error":
+		c.counters.serverErrors++
+	}
 }
 
 func (c *Client) countErrorLocked(err error) {

@@ -37,7 +37,7 @@ func TestAcquireReleaseDoesNotAllocate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.release(pc, nil, now)
+		c.release(pc, Reply{}, nil, now)
 	})
 	if allocs != 0 {
 		t.Fatalf("acquire+release allocated %v times", allocs)
@@ -67,11 +67,11 @@ func TestWaitersAreFIFO(t *testing.T) {
 			mu.Lock()
 			order = append(order, i)
 			mu.Unlock()
-			c.release(pc, nil, time.Now())
+			c.release(pc, Reply{}, nil, time.Now())
 		})
 		waitFor(t, func() bool { return c.Stats().Waiting == i+1 })
 	}
-	c.release(held, nil, now)
+	c.release(held, Reply{}, nil, now)
 	wg.Wait()
 	for i, got := range order {
 		if got != i {
@@ -95,7 +95,7 @@ func TestWaiterGivingUpKeepsConnections(t *testing.T) {
 				if err != nil {
 					continue
 				}
-				c.release(pc, nil, now)
+				c.release(pc, Reply{}, nil, now)
 			}
 		})
 	}
@@ -182,7 +182,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.release(pc, nil, now)
+		c.release(pc, Reply{}, nil, now)
 	}
 }
 
@@ -204,7 +204,7 @@ func TestWaiterGivingUpDuringHandoff(t *testing.T) {
 		if err != nil {
 			gaveBack++
 		} else {
-			c.release(got, nil, time.Now())
+			c.release(got, Reply{}, nil, time.Now())
 		}
 		if s := c.Stats(); s.Idle != 1 || s.Open != 1 {
 			t.Fatalf("connection lost: %+v", s)

@@ -100,6 +100,12 @@ func (c *Client) Do(ctx context.Context, command string, args ...string) ([]byte
 	return call(c, ctx, func(fc *fleare.Client) ([]byte, error) { return fc.Do(ctx, command, args...) })
 }
 
+// Exec sends a command and returns the server's reply as it came, an
+// "Error" reply included (see fleare.Client.Exec).
+func (c *Client) Exec(ctx context.Context, command string, args ...string) (fleare.Reply, error) {
+	return call(c, ctx, func(fc *fleare.Client) (fleare.Reply, error) { return fc.Exec(ctx, command, args...) })
+}
+
 // Ping checks the target answers PING.
 func (c *Client) Ping(ctx context.Context) error {
 	_, err := call(c, ctx, func(fc *fleare.Client) (struct{}, error) { return struct{}{}, fc.Ping(ctx) })

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fleare-manager/fleare-manager/fleare/internal/wire"
+	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
 // store is the server's keyspace. It survives Stop and Restart, as the real

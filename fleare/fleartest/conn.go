@@ -5,7 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/fleare-manager/fleare-manager/fleare/internal/wire"
+	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
 // Texts of the real server's authentication failures.

@@ -161,7 +161,7 @@ const file_comm_proto_rawDesc = "" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x16\n" +
-	"\x06result\x18\x04 \x01(\fR\x06resultB?Z=github.com/fleare-manager/fleare-manager/fleare/internal/wireb\x06proto3"
+	"\x06result\x18\x04 \x01(\fR\x06resultB8Z6github.com/fleare-manager/fleare-manager/internal/wireb\x06proto3"
 
 var (
 	file_comm_proto_rawDescOnce sync.Once
