@@ -173,3 +173,40 @@ func TestFleareClientThroughProxy(t *testing.T) {
 		t.Fatalf("server: %d accepted, %d stranded", srv.Accepted(), srv.Stranded())
 	}
 }
+
+// Against a strict server: the frames that would make it drop a
+// connection (zero-length, over 10 MiB) and the commands that crash it
+// never reach it; its connections, accept count and request count show
+// nothing but the requests that were valid.
+func TestServerNeverSeesHarm(t *testing.T) {
+	srv := newServer(t)
+	_, addr := startProxy(t, newPool(t, srv, 2, 0), proxy.Options{})
+	for _, bad := range [][]byte{{0, 0, 0, 0}, binary.BigEndian.AppendUint32(nil, wire.MaxFrameLen+1)} {
+		r := login(t, addr)
+		r.call("PING")
+		r.write(bad)
+		r.expectClosed()
+	}
+	r := login(t, addr)
+	for _, cmd := range []string{"STR.GET", "NUM.GET", "Str.Get"} {
+		if resp := r.call(cmd, "missing"); resp.GetStatus() != "Error" {
+			t.Fatalf("%s: %v", cmd, resp)
+		}
+	}
+	if srv.Requests() != 2 || srv.Accepted() != 2 || srv.Conns() != 2 {
+		t.Fatalf("server: %d requests, %d accepted, %d connections", srv.Requests(), srv.Accepted(), srv.Conns())
+	}
+}
+
+// Without Options.Dial, SUBSCRIBE closes the client's connection: it would
+// otherwise wait for pushes that never come.
+func TestSubscribeWithoutDial(t *testing.T) {
+	var ev events
+	_, addr := startProxy(t, &stub{}, proxy.Options{OnEvent: ev.record})
+	r := login(t, addr)
+	r.send("SUBSCRIBE", "news")
+	r.expectClosed()
+	if evs := ev.list(); len(evs) != 1 || evs[0].Kind != proxy.EventClientDropped || !strings.Contains(evs[0].Reason, "pub/sub") {
+		t.Fatalf("events: %v", evs)
+	}
+}

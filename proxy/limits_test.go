@@ -45,10 +45,10 @@ func TestTricklingClientIsDropped(t *testing.T) {
 // has begun is timed.
 func TestIdleClientStays(t *testing.T) {
 	p, addr := startProxy(t, &stub{}, proxy.Options{
-		AuthTimeout: 30 * time.Millisecond, ReadTimeout: 30 * time.Millisecond, WriteTimeout: 30 * time.Millisecond,
+		AuthTimeout: 300 * time.Millisecond, ReadTimeout: 30 * time.Millisecond, WriteTimeout: 30 * time.Millisecond,
 	})
 	r := login(t, addr)
-	time.Sleep(200 * time.Millisecond) // idleness is what is tested
+	time.Sleep(time.Second) // idleness past every timeout is what is tested
 	if resp := r.call("PING", "still"); string(resp.GetResult()) != "PONG still" {
 		t.Fatalf("after idling: %v", resp)
 	}
