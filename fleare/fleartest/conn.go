@@ -101,19 +101,33 @@ func (s *Server) serve(sc *serverConn) {
 		resp.ClientId = sc.id
 		if err := proto.Unmarshal(body, &cmd); err != nil {
 			resp.Status, resp.Result = "Error", []byte("invalid command format: "+err.Error()+"\n")
+		} else if st, res, ok := s.pubsub(sc, &cmd); ok {
+			resp.Status, resp.Result = st, res // Status "": no reply
 		} else {
 			resp.Status, resp.Result = s.exec(sc, &cmd)
 		}
 		s.requests.Add(1)
-		if err := s.bufferResponse(sc, &resp); err != nil {
+		if err := s.answer(sc, &resp); err != nil {
 			return
 		}
-		if sc.br.Buffered() == 0 {
-			if err := sc.bw.Flush(); err != nil {
-				return
-			}
+	}
+}
+
+// answer buffers r, unless its Status is empty (a command the server does
+// not answer), and flushes once no request is left buffered. Publishers
+// write to the connection too, hence the lock.
+func (s *Server) answer(sc *serverConn, r *wire.Response) error {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if r.Status != "" {
+		if err := s.bufferResponse(sc, r); err != nil {
+			return err
 		}
 	}
+	if sc.br.Buffered() == 0 {
+		return sc.bw.Flush()
+	}
+	return nil
 }
 
 // delay waits for the configured latency, reporting false if the

@@ -63,6 +63,7 @@ type Server struct {
 	stranded    uint64
 	handshaking bool // Strict: a handshake is in progress
 	nextID      int
+	topics      map[string]map[*serverConn]struct{} // pub/sub channels and their subscribers
 	changed     chan struct{}
 }
 
@@ -351,6 +352,7 @@ func (s *Server) drop(sc *serverConn) {
 	sc.kill()
 	s.mu.Lock()
 	delete(s.conns, sc)
+	s.unsubscribeLocked(sc, nil)
 	if sc.authed {
 		s.authed--
 	}
@@ -375,7 +377,9 @@ type serverConn struct {
 	createdAt time.Time
 	dead      chan struct{} // closed by kill
 	once      sync.Once
-	authed    bool // guarded by Server.mu
+	authed    bool                // guarded by Server.mu
+	topics    map[string]struct{} // guarded by Server.mu: channels subscribed to
+	wmu       sync.Mutex          // guards bw once authenticated: publishers write too
 }
 
 func newServerConn(nc net.Conn, n int) *serverConn {

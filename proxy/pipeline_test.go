@@ -1,0 +1,182 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/fleare"
+	"github.com/fleare-manager/fleare-manager/proxy"
+)
+
+// pipelineClients has n raw clients each write reqs PINGs in one go, then
+// read the replies, which must come back in request order.
+func pipelineClients(t *testing.T, addr string, n, reqs int) {
+	t.Helper()
+	clients := make([]*raw, n)
+	for i := range clients {
+		clients[i] = login(t, addr)
+	}
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i, r := range clients {
+		wg.Go(func() {
+			var batch bytes.Buffer
+			for j := range reqs {
+				batch.Write(frame(t, "PING", fmt.Sprintf("c%d-%d", i, j)))
+			}
+			if _, err := r.nc.Write(batch.Bytes()); err != nil {
+				errs <- err
+				return
+			}
+			for j := range reqs {
+				resp, err := r.recv()
+				if err != nil {
+					errs <- fmt.Errorf("client %d, reply %d: %w", i, j, err)
+					return
+				}
+				if want := fmt.Sprintf("PONG c%d-%d", i, j); string(resp.GetResult()) != want {
+					errs <- fmt.Errorf("client %d, reply %d: got %q, want %q", i, j, resp.GetResult(), want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// Pipelined requests of 32 interleaving clients are answered in each
+// client's request order, though the backend completes them out of order,
+// and no client has more than MaxPipeline requests in flight.
+func TestPipelinedRepliesInOrder(t *testing.T) {
+	const maxPipeline = 8
+	var (
+		mu       sync.Mutex
+		inFlight = make(map[string]int)
+		peak     int
+	)
+	b := &stub{exec: func(_ context.Context, _ string, args []string) (fleare.Reply, error) {
+		client, _, _ := strings.Cut(args[0], "-")
+		mu.Lock()
+		inFlight[client]++
+		peak = max(peak, inFlight[client])
+		mu.Unlock()
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond) // completes out of order
+		mu.Lock()
+		inFlight[client]--
+		mu.Unlock()
+		return fleare.Reply{Status: "Ok", Result: []byte("PONG " + args[0]), ClientID: "1-x"}, nil
+	}}
+	p, addr := startProxy(t, b, proxy.Options{MaxPipeline: maxPipeline})
+	pipelineClients(t, addr, 32, 200)
+	mu.Lock()
+	defer mu.Unlock()
+	if peak > maxPipeline || peak < 2 {
+		t.Fatalf("peak requests in flight for one client = %d, want 2..%d", peak, maxPipeline)
+	}
+	if st := p.Stats(); st.Requests != 32*200 || st.Errors != 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// The same against a strict server behind a pool of 4 connections that
+// lets few callers wait (MaxQueue 8, where 32 clients pipeline 100
+// requests each): with MaxInFlight at what the connections hold, requests
+// wait in the proxy, none is refused, no connection is added and nothing
+// is stranded.
+func TestPipelinedThroughPool(t *testing.T) {
+	for _, pipeline := range []int{0, 16} {
+		t.Run(fmt.Sprintf("pool.pipeline=%d", pipeline), func(t *testing.T) {
+			srv := newServer(t)
+			o := serverOptions(4, pipeline)
+			o.MaxQueue = 8
+			pool := fleare.NewClient(srv.Host(), srv.Port(), o)
+			t.Cleanup(func() { _ = pool.Close(context.Background()) })
+			if err := pool.Connect(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			_, addr := startProxy(t, pool, proxy.Options{MaxInFlight: 4 * max(1, pipeline)})
+			pipelineClients(t, addr, 32, 100)
+			if srv.Accepted() != 4 || srv.Stranded() != 0 || srv.Requests() != 32*100 {
+				t.Fatalf("server: %d accepted, %d stranded, %d requests", srv.Accepted(), srv.Stranded(), srv.Requests())
+			}
+			if st := pool.Stats(); st.QueueFull != 0 || st.Errors != 0 {
+				t.Fatalf("pool: %+v", st)
+			}
+		})
+	}
+}
+
+// A client's pipelined requests take effect in the order it sent them,
+// as on one connection to the server, though the backend's latency varies:
+// each GET sees the SET just before it, and reads in a row still overlap.
+func TestPipelinedRequestsRunInOrder(t *testing.T) {
+	var (
+		mu         sync.Mutex
+		kv         = make(map[string]string)
+		gets, peak int
+	)
+	b := &stub{exec: func(_ context.Context, command string, args []string) (fleare.Reply, error) {
+		if command == "GET" {
+			mu.Lock()
+			gets++
+			peak = max(peak, gets)
+			mu.Unlock()
+		}
+		time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+		mu.Lock()
+		defer mu.Unlock()
+		switch command {
+		case "SET":
+			kv[args[0]] = args[1]
+			return fleare.Reply{Status: "Ok"}, nil
+		case "GET":
+			gets--
+			return fleare.Reply{Status: "Ok", Result: []byte(kv[args[0]])}, nil
+		}
+		return fleare.Reply{Status: "Error", Result: []byte("unexpected\n")}, nil
+	}}
+	_, addr := startProxy(t, b, proxy.Options{})
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			r := login(t, addr)
+			key := fmt.Sprintf("k%d", c)
+			var batch bytes.Buffer
+			for i := range 100 {
+				batch.Write(frame(t, "SET", key, fmt.Sprint(i)))
+				for range 3 {
+					batch.Write(frame(t, "GET", key))
+				}
+			}
+			r.write(batch.Bytes())
+			for i := range 100 {
+				if resp := r.next(); resp.GetStatus() != "Ok" {
+					t.Errorf("SET %d: %v", i, resp)
+					return
+				}
+				for range 3 {
+					if resp := r.next(); string(resp.GetResult()) != fmt.Sprint(i) {
+						t.Errorf("GET after SET %s %d = %q", key, i, resp.GetResult())
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if peak < 2 {
+		t.Errorf("consecutive GETs never overlapped (peak %d)", peak)
+	}
+}
