@@ -220,7 +220,9 @@ func readNow(path string) filewatch.Update {
 // Reject records that a configuration from source (a file path, or a name
 // the caller chooses) was refused, and why: it becomes the last reload in
 // Status, with every problem of a spec error on its own line, and an
-// EventConfigRejected says so. Nothing else changes. WatchFile calls it for
+// EventConfigRejected says so. Nothing else changes. Both hold at most
+// spec.MaxProblems problems and a line counting the others, so a file
+// with a million mistakes costs no more to keep than one with a hundred. WatchFile calls it for
 // the file it watches; code that parses configurations itself (an admin
 // API, say) calls it to report theirs the same way.
 func (m *Manager) Reject(source string, err error) {
@@ -229,7 +231,7 @@ func (m *Manager) Reject(source string, err error) {
 	m.recordLocked(Reload{Time: time.Now(), Source: source, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines})
 	m.mu.Unlock()
 	m.emit(Event{Type: EventConfigRejected, Source: source, Generation: m.gen.Load(),
-		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", len(lines)), Errors: lines})
+		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", spec.Count(err)), Errors: lines})
 }
 
 // watchTrouble logs a problem of the file watch itself (it recovers on its
