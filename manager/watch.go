@@ -221,10 +221,11 @@ func readNow(path string) filewatch.Update {
 // the caller chooses) was refused, and why: it becomes the last reload in
 // Status, with every problem of a spec error on its own line, and an
 // EventConfigRejected says so. Nothing else changes. Both hold at most
-// spec.MaxProblems problems and a line counting the others, so a file
-// with a million mistakes costs no more to keep than one with a hundred. WatchFile calls it for
-// the file it watches; code that parses configurations itself (an admin
-// API, say) calls it to report theirs the same way.
+// spec.MaxProblems problems and a line counting the others, so a file with
+// a million mistakes costs no more to keep than one with a hundred.
+// WatchFile calls it for the file it watches; code that parses
+// configurations itself (an admin API, say) calls it to report theirs the
+// same way.
 func (m *Manager) Reject(source string, err error) {
 	lines := spec.Lines(err)
 	m.mu.Lock()
