@@ -180,7 +180,7 @@ func TestBodyTooLarge(t *testing.T) {
 			// starts with a byte no configuration may hold, so the parse
 			// ends there, and the test does not wait on parsing 4 MiB
 			// (seconds under -race on a loaded machine).
-			under := "\x00" + body(limit-100)[1:]
+			under := "\x00" + body(limit - 100)[1:]
 			code, reply := f.do(t, "POST", "/v1/apply", under)
 			if code != http.StatusBadRequest || !strings.Contains(reply, "1:1: control character U+0000") {
 				t.Errorf("a body under the limit: %d %s", code, reply)
