@@ -21,10 +21,12 @@ import (
 )
 
 // maxReply bounds a reply body the Client reads, and maxEventLine one line
-// of an event stream.
+// of an event stream; dialTimeout bounds a connect, whatever the request's
+// context allows.
 const (
 	maxReply     = 64 << 20
 	maxEventLine = 1 << 20
+	dialTimeout  = 10 * time.Second
 )
 
 // ErrorReply is the body of every error reply of the API.
@@ -139,9 +141,10 @@ type Client struct {
 func NewClient(o ClientOptions) *Client {
 	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second}
 	c := &Client{hc: &http.Client{Transport: tr}, token: o.Token}
+	dialer := &net.Dialer{Timeout: dialTimeout}
 	if o.Addr != "" {
 		c.base, c.endpoint = "http://"+o.Addr, o.Addr
-		tr.DialContext = (&net.Dialer{}).DialContext
+		tr.DialContext = dialer.DialContext
 		return c
 	}
 	sock := o.Socket
@@ -150,7 +153,7 @@ func NewClient(o ClientOptions) *Client {
 	}
 	c.base, c.endpoint, c.socket = "http://fleare-manager", "unix socket "+sock, sock
 	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		return dialer.DialContext(ctx, "unix", sock)
 	}
 	return c
 }

@@ -140,10 +140,15 @@ func (s *Server) Close() {
 	})
 }
 
+// policyHint says, in problems that the trust limits cause, how to lift
+// them: these are flearectl serve's flags for Options.AllowVar and
+// Options.SecretDirs.
+const policyHint = "the manager's operator lists what configurations sent to its admin API may read: flearectl serve --api-env, --api-env-prefix, --secrets-dir"
+
 // apiParser is the parser of configurations sent to the API: variables
 // and password files only as o allows.
 func apiParser(o Options) spec.Parser {
-	p := spec.Parser{AllowVar: o.AllowVar, SecretDirs: o.SecretDirs}
+	p := spec.Parser{AllowVar: o.AllowVar, SecretDirs: o.SecretDirs, PolicyHint: policyHint}
 	if p.AllowVar == nil {
 		p.AllowVar = func(string) bool { return false }
 	}
