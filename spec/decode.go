@@ -209,7 +209,7 @@ func (d *decoder) scalar(v *yaml.Node, f *field, sc scope) (string, bool) {
 			return "", false
 		}
 	}
-	text, msgs := expand(v.Value, d.lookupEnv, d.allowVar, f.kind == kindSecret)
+	text, msgs := expand(v.Value, d.lookupEnv, d.refusedVar, f.kind == kindSecret)
 	for _, m := range msgs {
 		d.add(v, sc, f.key, "%s", m)
 	}
@@ -391,9 +391,25 @@ func (d *decoder) outsideSecretDirs(path string) string {
 		}
 	}
 	if len(d.secretDirs) == 0 {
-		return "is not allowed: password files are not read for this configuration"
+		return "is not allowed: password files are not read for this configuration" + d.hint("; ")
 	}
-	return fmt.Sprintf("is outside the directories password files may be read from here (%s)", strings.Join(d.secretDirs, ", "))
+	return fmt.Sprintf("is outside the directories password files may be read from here (%s)%s", strings.Join(d.secretDirs, ", "), d.hint("; "))
+}
+
+// refusedVar returns why the variable name may not be read, or "".
+func (d *decoder) refusedVar(name string) string {
+	if d.allowVar == nil || d.allowVar(name) {
+		return ""
+	}
+	return "variable " + name + " is not allowed in this configuration (write the value itself" + d.hint(", or: ") + ")"
+}
+
+// hint returns Parser.PolicyHint after sep, or "" when there is none.
+func (d *decoder) hint(sep string) string {
+	if d.policyHint == "" {
+		return ""
+	}
+	return sep + d.policyHint
 }
 
 // pathErrText is the text of a file error without the path, which the

@@ -48,6 +48,10 @@ type Parser struct {
 	// not read. An empty, non-nil slice allows no password_file at all.
 	// Default nil: any path.
 	SecretDirs []string
+	// PolicyHint, when set, ends the problems that AllowVar and SecretDirs
+	// cause, saying how to have a variable or a directory allowed.
+	// Default "".
+	PolicyHint string
 }
 
 // Load reads and parses the configuration file at path, with the process
@@ -81,6 +85,7 @@ func (p Parser) Parse(name string, data []byte) (*Config, error) {
 		allowVar:   p.AllowVar,
 		readFile:   p.ReadFile,
 		secretDirs: resolveDirs(p.SecretDirs),
+		policyHint: p.PolicyHint,
 		dir:        filepath.Dir(name),
 	}
 	if d.lookupEnv == nil {
@@ -109,6 +114,7 @@ type decoder struct {
 	allowVar   func(string) bool // nil: every variable
 	readFile   func(string) ([]byte, error)
 	secretDirs []string          // nil: any password_file; else resolved directories
+	policyHint string            // Parser.PolicyHint
 	dir        string            // directory of the file, for relative paths
 	checked    map[string]string // password_file path -> problem ("" if none)
 	// defaultsCreds is set once a problem with the credentials in defaults
