@@ -21,8 +21,9 @@ const (
 type Options struct {
 	// Debounce is how long the file and its directories must stay quiet after
 	// a change before the file is read. A burst of events longer than ten
-	// times Debounce is read at that bound even if it has not ended. Zero
-	// means DefaultDebounce (50 ms); negative is invalid.
+	// times Debounce is read at that bound even if it has not ended, unless
+	// the file is being written in place (see Settle). Zero means
+	// DefaultDebounce (50 ms); negative is invalid.
 	Debounce time.Duration
 
 	// PollInterval is how often the file is read and hashed whatever the
