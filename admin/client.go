@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,10 +21,12 @@ import (
 )
 
 // maxReply bounds a reply body the Client reads, and maxEventLine one line
-// of an event stream.
+// of an event stream; dialTimeout bounds a connect, whatever the request's
+// context allows.
 const (
 	maxReply     = 64 << 20
 	maxEventLine = 1 << 20
+	dialTimeout  = 10 * time.Second
 )
 
 // ErrorReply is the body of every error reply of the API.
@@ -121,10 +124,16 @@ type ClientOptions struct {
 }
 
 // Client calls a manager's admin API. It is safe for concurrent use.
+//
+// Before each request over a unix socket it checks the socket with
+// CheckSocket, and refuses (an *UnsafeSocketError) one that another user
+// could have made or could replace, so that nothing (a configuration, a
+// token) is ever sent to someone else's listener.
 type Client struct {
 	hc       *http.Client
 	base     string // scheme and host of every URL
 	endpoint string // for UnreachableError
+	socket   string // the unix socket; "" over TCP
 	token    string
 }
 
@@ -132,18 +141,19 @@ type Client struct {
 func NewClient(o ClientOptions) *Client {
 	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: 30 * time.Second}
 	c := &Client{hc: &http.Client{Transport: tr}, token: o.Token}
+	dialer := &net.Dialer{Timeout: dialTimeout}
 	if o.Addr != "" {
 		c.base, c.endpoint = "http://"+o.Addr, o.Addr
-		tr.DialContext = (&net.Dialer{}).DialContext
+		tr.DialContext = dialer.DialContext
 		return c
 	}
 	sock := o.Socket
 	if sock == "" {
 		sock = DefaultSocketPath()
 	}
-	c.base, c.endpoint = "http://fleare-manager", "unix socket "+sock
+	c.base, c.endpoint, c.socket = "http://fleare-manager", "unix socket "+sock, sock
 	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		return dialer.DialContext(ctx, "unix", sock)
 	}
 	return c
 }
@@ -274,6 +284,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if err := c.checkSocket(); err != nil {
+		return nil, err
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -297,6 +310,19 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 		apiErr.Message = strings.TrimSpace(string(data))
 	}
 	return nil, apiErr
+}
+
+// checkSocket refuses a unix socket that may not be the user's; a missing
+// one is an *UnreachableError.
+func (c *Client) checkSocket() error {
+	if c.socket == "" {
+		return nil
+	}
+	err := CheckSocket(c.socket)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return &UnreachableError{Endpoint: c.endpoint, Err: pe.Err}
+	}
+	return err
 }
 
 // Close releases the Client's idle connections.

@@ -18,32 +18,58 @@
 //	                                 reader that falls more than History
 //	                                 events behind misses the oldest)
 //
-// The configuration sent to apply and diff is parsed by the server with
-// spec.Parse under the name F, an absolute path, so errors carry the user's
-// file name and a relative password_file resolves against F's directory
-// on the server's host. ${VAR} references expand in the server's
-// environment, as for the file the manager watches. A configuration that
-// does not parse or validate gets 400 with an ErrorReply listing every
-// problem as file:line:col: ..., and changes nothing. Bodies larger than
-// Options.MaxBodyBytes (4 MiB) get 413. Every error reply is an ErrorReply.
-// No reply ever holds a password.
+// The configuration sent to apply and diff is parsed by the server under
+// the name F, an absolute path, so errors carry the user's file name and a
+// relative password_file resolves against F's directory on the server's
+// host. A configuration that does not parse or validate gets 400 with an
+// ErrorReply listing its problems as file:line:col: ... (the first
+// spec.MaxProblems, then a line counting the rest), and changes nothing.
+// Bodies larger than Options.MaxBodyBytes (4 MiB) get 413. Every error
+// reply is an ErrorReply. No reply ever holds a password.
+//
+// # Trust
+//
+// Whoever can reach the API can change the manager's targets, and so send
+// credentials to any host. What the API does not give them is the rest of
+// the manager's host: a configuration sent to it reads only the variables
+// Options.AllowVar allows (none by default) and only password files under
+// Options.SecretDirs (none by default), links resolved; every file it
+// reads is a regular file, bounded, read without blocking. An error never
+// quotes a value that came from a variable.
+//
+// # Limits
+//
+// Serve the API with NewHTTPServer on a listener wrapped by LimitListener:
+// at most DefaultMaxConns (64) connections per listener, headers within
+// HeaderTimeout (5 s) and MaxHeaderBytes (16 KiB), idle connections closed
+// after IdleTimeout (30 s), a request refused its token closed after its
+// 401, bodies read within DefaultBodyTimeout (10 s), at most
+// Options.MaxParses (2) configurations parsed at once, at most
+// spec.MaxTargets targets in one, and Options.History (256) events kept.
 //
 // # Access
 //
 // ListenUnix makes a unix socket of mode 0600, the default transport: only
-// its owner (and root) can connect. ListenTCP accepts only loopback
-// addresses; serve the API there through RequireToken, which requires a
-// bearer token and compares it in constant time.
+// its owner (and root) can connect. Its default place is DefaultDir: the
+// user's $XDG_RUNTIME_DIR, or else a directory of mode 0700 of the user's
+// own in the temporary directory (EnsurePrivateDir makes and checks it).
+// The Client refuses a socket that another user could have made or could
+// replace (CheckSocket). ListenTCP accepts only loopback addresses; serve
+// the API there through RequireToken, which requires a bearer token and
+// compares it in constant time.
 //
 //	srv := admin.NewServer(m, admin.Options{Logger: logger})
 //	defer srv.Close()
+//	if err := admin.EnsurePrivateDir(admin.DefaultDir()); err != nil {
+//		return err // another user made it first
+//	}
 //	ln, err := admin.ListenUnix(admin.DefaultSocketPath())
 //	if err != nil {
 //		return err // admin.ErrInUse: another manager serves there
 //	}
-//	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+//	hs := admin.NewHTTPServer(srv, nil)
 //	hs.RegisterOnShutdown(srv.Close) // end event streams on Shutdown
-//	go hs.Serve(ln)
+//	go hs.Serve(admin.LimitListener(ln, admin.DefaultMaxConns))
 //
 // and a client:
 //

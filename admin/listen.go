@@ -21,18 +21,24 @@ var (
 	ErrNotLoopback = errors.New("admin: the TCP address must be a loopback address (127.0.0.1, ::1 or localhost)")
 )
 
-// SocketName is the socket's file name in XDG_RUNTIME_DIR.
+// SocketName is the socket's file name in DefaultDir.
 const SocketName = "fleare-manager.sock"
 
-// DefaultSocketPath returns where the admin socket is by default:
-// $XDG_RUNTIME_DIR/fleare-manager.sock, or, without XDG_RUNTIME_DIR,
-// fleare-manager-<uid>.sock in os.TempDir().
-func DefaultSocketPath() string {
+// DefaultDir returns the directory of the default socket and token file:
+// $XDG_RUNTIME_DIR, or, without it, fleare-manager-<uid> in os.TempDir(),
+// a directory of mode 0700 that EnsurePrivateDir creates and checks (the
+// shared temporary directory itself would let another user take the
+// socket's name first).
+func DefaultDir() string {
 	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		return filepath.Join(dir, SocketName)
+		return dir
 	}
-	return filepath.Join(os.TempDir(), "fleare-manager-"+strconv.Itoa(os.Getuid())+".sock")
+	return filepath.Join(os.TempDir(), "fleare-manager-"+strconv.Itoa(os.Geteuid()))
 }
+
+// DefaultSocketPath returns where the admin socket is by default:
+// fleare-manager.sock in DefaultDir.
+func DefaultSocketPath() string { return filepath.Join(DefaultDir(), SocketName) }
 
 // ListenUnix listens on a unix socket at path that only its owner can use
 // (mode 0600). The socket is bound under a temporary name in a directory

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -171,8 +172,18 @@ func TestDefaultPaths(t *testing.T) {
 	if got := admin.DefaultTokenPath(); got != "/run/user/1000/fleare-manager.token" {
 		t.Errorf("DefaultTokenPath %q", got)
 	}
+	// Without it, a directory of the user's own in the temporary
+	// directory, never the shared temporary directory itself.
 	t.Setenv("XDG_RUNTIME_DIR", "")
-	if got := admin.DefaultSocketPath(); filepath.Dir(got) != filepath.Clean(os.TempDir()) {
+	t.Setenv("TMPDIR", "/tmp/x")
+	dir := fmt.Sprintf("/tmp/x/fleare-manager-%d", os.Geteuid())
+	if got := admin.DefaultDir(); got != dir {
+		t.Errorf("DefaultDir without XDG_RUNTIME_DIR: %q, want %q", got, dir)
+	}
+	if got := admin.DefaultSocketPath(); got != dir+"/fleare-manager.sock" {
 		t.Errorf("DefaultSocketPath without XDG_RUNTIME_DIR: %q", got)
+	}
+	if got := admin.DefaultTokenPath(); got != dir+"/fleare-manager.token" {
+		t.Errorf("DefaultTokenPath without XDG_RUNTIME_DIR: %q", got)
 	}
 }

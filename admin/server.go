@@ -28,7 +28,14 @@ const (
 	// GET /v1/events.
 	DefaultHistory = 256
 	// DefaultBodyTimeout bounds the time to read a request body.
-	DefaultBodyTimeout = 30 * time.Second
+	DefaultBodyTimeout = 10 * time.Second
+	// DefaultMaxParses bounds the configurations parsed at the same time
+	// (apply, dry run and diff); further requests wait for their turn,
+	// until their client gives up. Parsing a 4 MiB file can take a few
+	// hundred MB and a second of CPU.
+	DefaultMaxParses = 2
+	// maxFileName bounds the file query parameter, which errors repeat.
+	maxFileName = 1024
 	// DefaultWriteTimeout bounds each write of an event stream to a client
 	// that does not read.
 	DefaultWriteTimeout = 10 * time.Second
@@ -43,8 +50,24 @@ type Options struct {
 	// following live ones. Default 256.
 	History int
 	// Logger receives one record per configuration request (apply, dry run,
-	// diff, rejected file). Default nil: no logging.
+	// diff, rejected dry run or diff; a rejected apply is the manager's
+	// event, logged by the manager). Default nil: no logging.
 	Logger *slog.Logger
+	// MaxParses bounds the configurations parsed at the same time.
+	// Default DefaultMaxParses (2).
+	MaxParses int
+
+	// AllowVar says which variables ${NAME} may read in a configuration
+	// sent to the API, which is parsed in the server's environment: a
+	// reference to any other is a problem, and the variable is not read.
+	// Default nil: none (configurations that arrive over the API must not
+	// read the server's environment unless its operator says so).
+	AllowVar func(name string) bool
+	// SecretDirs are the directories a password_file of a configuration
+	// sent to the API may be in (every link resolved; subdirectories
+	// included). Default nil: none, so such a configuration can name no
+	// password_file.
+	SecretDirs []string
 }
 
 // Server is the admin API of a manager, as an http.Handler. Create it with
@@ -58,6 +81,9 @@ type Server struct {
 	opts Options
 	mux  *http.ServeMux
 	hist *history
+
+	parser spec.Parser   // for configurations sent to the API
+	parses chan struct{} // one token per parse in progress
 
 	done        chan struct{} // closed by Close: event streams end
 	closeOnce   sync.Once
@@ -74,7 +100,11 @@ func NewServer(m *manager.Manager, o Options) *Server {
 	if o.History <= 0 {
 		o.History = DefaultHistory
 	}
-	s := &Server{m: m, opts: o, mux: http.NewServeMux(), hist: newHistory(o.History), done: make(chan struct{})}
+	if o.MaxParses <= 0 {
+		o.MaxParses = DefaultMaxParses
+	}
+	s := &Server{m: m, opts: o, mux: http.NewServeMux(), hist: newHistory(o.History), done: make(chan struct{}),
+		parser: apiParser(o), parses: make(chan struct{}, o.MaxParses)}
 	events, cancel := m.Subscribe()
 	s.unsubscribe = cancel
 	s.wg.Go(func() {
@@ -110,22 +140,54 @@ func (s *Server) Close() {
 	})
 }
 
+// policyHint says, in problems that the trust limits cause, how to lift
+// them: these are flearectl serve's flags for Options.AllowVar and
+// Options.SecretDirs.
+const policyHint = "the manager's operator lists what configurations sent to its admin API may read: flearectl serve --api-env, --api-env-prefix, --secrets-dir"
+
+// apiParser is the parser of configurations sent to the API: variables
+// and password files only as o allows.
+func apiParser(o Options) spec.Parser {
+	p := spec.Parser{AllowVar: o.AllowVar, SecretDirs: o.SecretDirs, PolicyHint: policyHint}
+	if p.AllowVar == nil {
+		p.AllowVar = func(string) bool { return false }
+	}
+	if p.SecretDirs == nil {
+		p.SecretDirs = []string{}
+	}
+	return p
+}
+
 // RequireToken wraps h so that every request must carry
-// "Authorization: Bearer <token>"; others get 401 Unauthorized. The
+// "Authorization: Bearer <token>" (the scheme in any case, RFC 7235);
+// others get 401 Unauthorized, and their connection is closed. The
 // comparison takes the same time whatever the presented token, its length
 // included. An empty token lets no request through.
 func RequireToken(token string, h http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !ok || token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fleare-manager"`)
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusUnauthorized, "a valid bearer token is required", nil)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// bearer returns the token of an Authorization header value of the Bearer
+// scheme: the scheme matched without regard to case, then one or more
+// spaces (RFC 6750).
+func bearer(auth string) (string, bool) {
+	scheme, tok, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimLeft(tok, " ")
+	return tok, tok != ""
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
@@ -191,39 +253,72 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, cfg *spec.Config, 
 // readConfig reads and parses the configuration in r's body. It answers the
 // request itself and returns false when the body is too large or invalid;
 // with record, an invalid configuration is also recorded in the manager
-// (its status and events) as a rejected reload.
+// (its status and events) as a rejected reload. At most
+// Options.MaxParses requests read and parse at once.
 func (s *Server) readConfig(w http.ResponseWriter, r *http.Request, record bool) (*spec.Config, bool) {
-	name := r.URL.Query().Get("file")
-	switch {
-	case name == "":
-		name = "request"
-	case !filepath.IsAbs(name):
-		writeError(w, http.StatusBadRequest, "file must be an absolute path (it names the configuration in errors, and relative password_file paths resolve against its directory)", nil)
+	name, ok := fileName(w, r)
+	if !ok {
 		return nil, false
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(DefaultBodyTimeout))
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("the configuration is larger than %d bytes", mbe.Limit), nil)
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, "read request body: "+err.Error(), nil)
+	select {
+	case s.parses <- struct{}{}:
+		defer func() { <-s.parses }()
+	case <-r.Context().Done():
+		writeError(w, http.StatusServiceUnavailable, "gave up waiting for a turn to parse", nil)
 		return nil, false
 	}
-	cfg, err := spec.Parse(name, data)
+	data, ok := s.readBody(w, r)
+	if !ok {
+		return nil, false
+	}
+	cfg, err := s.parser.Parse(name, data)
 	if err != nil {
-		lines := spec.Lines(err)
+		n := spec.Count(err)
 		if record {
-			s.m.Reject(name, err)
+			s.m.Reject(name, err) // the manager's event is the log record
+		} else {
+			s.log("admin: configuration rejected; nothing changed", "file", name, "problems", n)
 		}
-		s.log("admin: configuration rejected; nothing changed", "file", name, "errors", lines)
 		writeError(w, http.StatusBadRequest,
-			fmt.Sprintf("configuration rejected (%d problem(s)); nothing changed", len(lines)), lines)
+			fmt.Sprintf("configuration rejected (%d problem(s)); nothing changed", n), spec.Lines(err))
 		return nil, false
 	}
 	return cfg, true
+}
+
+// fileName returns the configuration's name from the file parameter. It
+// answers the request itself and returns false when it is not acceptable.
+func fileName(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.URL.Query().Get("file")
+	switch {
+	case name == "":
+		return "request", true
+	case len(name) > maxFileName:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("file is longer than %d bytes", maxFileName), nil)
+		return "", false
+	case !filepath.IsAbs(name):
+		writeError(w, http.StatusBadRequest, "file must be an absolute path (it names the configuration in errors, and relative password_file paths resolve against its directory)", nil)
+		return "", false
+	}
+	return name, true
+}
+
+// readBody reads r's body, at most Options.MaxBodyBytes within
+// DefaultBodyTimeout. It answers the request itself and returns false when
+// it cannot.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(DefaultBodyTimeout))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err == nil {
+		return data, true
+	}
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the configuration is larger than %d bytes", mbe.Limit), nil)
+		return nil, false
+	}
+	writeError(w, http.StatusBadRequest, "read request body: "+err.Error(), nil)
+	return nil, false
 }
 
 // events writes the event history as newline-delimited JSON, then, with

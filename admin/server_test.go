@@ -176,7 +176,13 @@ func TestBodyTooLarge(t *testing.T) {
 					t.Errorf("%s: %d %s", path, code, reply)
 				}
 			}
-			if code, reply := f.do(t, "POST", "/v1/apply", body(limit-100)); code != http.StatusOK {
+			// A body just under the limit is read whole and parsed: it
+			// starts with a byte no configuration may hold, so the parse
+			// ends there, and the test does not wait on parsing 4 MiB
+			// (seconds under -race on a loaded machine).
+			under := "\x00" + body(limit - 100)[1:]
+			code, reply := f.do(t, "POST", "/v1/apply", under)
+			if code != http.StatusBadRequest || !strings.Contains(reply, "1:1: control character U+0000") {
 				t.Errorf("a body under the limit: %d %s", code, reply)
 			}
 		})
@@ -203,7 +209,12 @@ func TestRequireToken(t *testing.T) {
 		{"longer", "Bearer " + token + "x", http.StatusUnauthorized},
 		{"scheme", "Basic " + token, http.StatusUnauthorized},
 		{"bare", token, http.StatusUnauthorized},
+		{"no token", "Bearer", http.StatusUnauthorized},
+		{"glued", "Bearer" + token, http.StatusUnauthorized},
 		{"right", "Bearer " + token, http.StatusOK},
+		{"scheme in lower case", "bearer " + token, http.StatusOK},
+		{"scheme in upper case", "BEARER " + token, http.StatusOK},
+		{"two spaces", "Bearer  " + token, http.StatusOK},
 	} {
 		var hdr []string
 		if tc.auth != "" {

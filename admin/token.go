@@ -3,28 +3,22 @@ package admin
 import (
 	"crypto/rand"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/fleare-manager/fleare-manager/internal/safefile"
 )
 
-// TokenName is the token file's name in XDG_RUNTIME_DIR.
+// TokenName is the token file's name in DefaultDir.
 const TokenName = "fleare-manager.token"
 
 // maxTokenFile bounds the size of a token file.
 const maxTokenFile = 4 << 10
 
 // DefaultTokenPath returns where a generated token is written by default:
-// $XDG_RUNTIME_DIR/fleare-manager.token, or, without XDG_RUNTIME_DIR,
-// fleare-manager-<uid>.token in os.TempDir().
-func DefaultTokenPath() string {
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		return filepath.Join(dir, TokenName)
-	}
-	return filepath.Join(os.TempDir(), "fleare-manager-"+strconv.Itoa(os.Getuid())+".token")
-}
+// fleare-manager.token in DefaultDir.
+func DefaultTokenPath() string { return filepath.Join(DefaultDir(), TokenName) }
 
 // NewToken returns a random token of at least 128 bits (crypto/rand.Text).
 func NewToken() string { return rand.Text() }
@@ -52,19 +46,13 @@ func WriteTokenFile(path, token string) error {
 }
 
 // ReadTokenFile reads a token from the file at path, white space around it
-// trimmed. An empty file is an error. Errors never include the content.
+// trimmed. The file must be a regular file of at most 4 KiB: a named pipe,
+// a device or anything else is an error at once (see safefile). An empty
+// file is an error. Errors never include the content.
 func ReadTokenFile(path string) (string, error) {
-	f, err := os.Open(path)
+	b, err := safefile.ReadFile(path, maxTokenFile)
 	if err != nil {
 		return "", fmt.Errorf("admin: read token file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
-	if err != nil {
-		return "", fmt.Errorf("admin: read token file %s: %w", path, err)
-	}
-	if len(b) > maxTokenFile {
-		return "", fmt.Errorf("admin: token file %s is larger than %d bytes", path, maxTokenFile)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {

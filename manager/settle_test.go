@@ -23,7 +23,8 @@ func save(t *testing.T, path, content string) filewatch.Update {
 
 // A file met half-written is held for a settling time: if the rest arrives
 // meanwhile, or the file holds more by then, the half is never reported; if
-// the file still holds it, it is rejected.
+// the file still holds it, it is rejected. Content read at the end of the
+// settling time is never applied: only what the watcher delivers is.
 func TestReloadLoopSettles(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m, err := New(Options{Debounce: 50 * time.Millisecond})
@@ -65,11 +66,18 @@ func TestReloadLoopSettles(t *testing.T) {
 			t.Fatalf("unexpected event %v", <-events)
 		}
 
-		// The rest is written, and the watcher has not told yet when the
-		// settling time ends: the file is read again.
+		// More is written, and the watcher has not told yet when the
+		// settling time ends: the half is not rejected, and what the file
+		// holds then is not applied either, since a writer may still be at
+		// work; the watcher's next delivery is.
 		updates <- save(t, path, "version: 1\ntargets: {") // half written
-		save(t, path, "version: 1\ntargets: {}\n# whole\n")
+		whole := save(t, path, "version: 1\ntargets: {}\n# whole\n")
 		time.Sleep(m.settleTime())
+		synctest.Wait()
+		if len(events) != 0 {
+			t.Fatalf("event %v at the end of the settling time, want none", <-events)
+		}
+		updates <- whole
 		synctest.Wait()
 		if e := next(); e.Type != EventConfigApplied {
 			t.Fatalf("event %v, want config.applied", e)

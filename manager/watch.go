@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/internal/filewatch"
+	"github.com/fleare-manager/fleare-manager/internal/safefile"
 	"github.com/fleare-manager/fleare-manager/spec"
 )
 
@@ -54,11 +55,7 @@ func (m *Manager) WatchFile(ctx context.Context, path string) error {
 	m.mu.Unlock()
 
 	wctx, cancel := context.WithCancel(ctx)
-	updates, err := filewatch.Watch(wctx, path, filewatch.Options{
-		Debounce:     m.opts.Debounce,
-		PollInterval: m.opts.PollInterval,
-		OnError:      m.watchTrouble,
-	})
+	updates, err := filewatch.Watch(wctx, path, m.watchOptions())
 	if err == nil {
 		err = m.initialLoad(wctx, path, updates)
 	}
@@ -117,8 +114,9 @@ func (m *Manager) initialLoad(ctx context.Context, path string, updates <-chan f
 // reloadLoop applies each new content of the file until ctx ends or the
 // manager closes. A content that does not load is held for a settling time:
 // if the file still holds it then, it is rejected; if the file changed
-// meanwhile (a writer finished, and the watcher has not said so yet), the
-// new content is taken instead.
+// meanwhile (a writer is at work, and the watcher has not said so yet), it
+// is not, and the new content is left to the watcher, which delivers it
+// once it has settled: content read under a writer is never applied.
 func (m *Manager) reloadLoop(ctx context.Context, path string, updates <-chan filewatch.Update, hup <-chan os.Signal) {
 	var (
 		held   filewatch.Update // the latest content, refused and not yet reported
@@ -133,11 +131,13 @@ func (m *Manager) reloadLoop(ctx context.Context, path string, updates <-chan fi
 		case <-m.closing:
 			return
 		case <-settle:
+			settle = nil
 			if u = readNow(path); sameReading(u, held) {
 				m.Reject(path, why)
-				settle = nil
-				continue
 			}
+			// Otherwise the file changed, perhaps under a writer still at
+			// work: the watcher delivers it once it has settled.
+			continue
 		case <-hup:
 			u = readNow(path)
 		case next, ok := <-updates:
@@ -193,9 +193,24 @@ func load(path string, u filewatch.Update) (*spec.Config, error) {
 	return spec.Parse(path, u.Data)
 }
 
-// readNow reads the file at once, for SIGHUP.
+// watchOptions are the file watch's: a file written in place is applied
+// only once it has had no write for the settling time, and every read is
+// bounded (see safefile).
+func (m *Manager) watchOptions() filewatch.Options {
+	return filewatch.Options{
+		Debounce:     m.opts.Debounce,
+		PollInterval: m.opts.PollInterval,
+		Settle:       m.settleTime(),
+		MaxSize:      spec.MaxConfigSize,
+		OnError:      m.watchTrouble,
+	}
+}
+
+// readNow reads the file at once, for SIGHUP and the end of a settling
+// time, as the watcher does: a regular file only, at most
+// spec.MaxConfigSize bytes, never blocking.
 func readNow(path string) filewatch.Update {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, spec.MaxConfigSize)
 	if err != nil {
 		return filewatch.Update{Err: err}
 	}
@@ -205,16 +220,19 @@ func readNow(path string) filewatch.Update {
 // Reject records that a configuration from source (a file path, or a name
 // the caller chooses) was refused, and why: it becomes the last reload in
 // Status, with every problem of a spec error on its own line, and an
-// EventConfigRejected says so. Nothing else changes. WatchFile calls it for
-// the file it watches; code that parses configurations itself (an admin
-// API, say) calls it to report theirs the same way.
+// EventConfigRejected says so. Nothing else changes. Both hold at most
+// spec.MaxProblems problems and a line counting the others, so a file with
+// a million mistakes costs no more to keep than one with a hundred.
+// WatchFile calls it for the file it watches; code that parses
+// configurations itself (an admin API, say) calls it to report theirs the
+// same way.
 func (m *Manager) Reject(source string, err error) {
 	lines := spec.Lines(err)
 	m.mu.Lock()
 	m.recordLocked(Reload{Time: time.Now(), Source: source, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines})
 	m.mu.Unlock()
 	m.emit(Event{Type: EventConfigRejected, Source: source, Generation: m.gen.Load(),
-		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", len(lines)), Errors: lines})
+		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", spec.Count(err)), Errors: lines})
 }
 
 // watchTrouble logs a problem of the file watch itself (it recovers on its

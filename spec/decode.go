@@ -113,6 +113,9 @@ func (d *decoder) layer(m *yaml.Node, fields []field, sc scope, l *layer) bool {
 
 // unknown records an unknown key k in a map of fields.
 func (d *decoder) unknown(k *yaml.Node, fields []field, sc scope) {
+	if d.dropped(k) {
+		return
+	}
 	allowed := allowedKeys(fields, sc.defaults)
 	if s := suggest(k.Value, fields, sc.parent, sc.defaults); s != "" {
 		d.add(k, sc, k.Value, "unknown key; %s (allowed: %s)", s, allowed)
@@ -130,25 +133,46 @@ func (d *decoder) leaf(v *yaml.Node, f *field, sc scope, l *layer) {
 	if !ok {
 		return
 	}
+	m := masked(v)
 	var msg string
 	switch f.kind {
 	case kindString:
 		s.s = text
 		if f.slot == slotHost {
-			msg = hostProblem(text)
+			msg = hostProblem(text, m)
 		}
 	case kindSecret:
 		s.s = text
 	case kindPath:
-		s.s, msg = d.passwordFile(text)
+		s.s, msg = d.passwordFile(text, m)
 	case kindInt:
-		s.n, msg = parseInt(text, f)
+		s.n, msg = parseInt(text, f, m)
 	case kindDuration:
-		s.d, msg = parseDuration(text, f)
+		s.d, msg = parseDuration(text, f, m)
 	}
 	if msg != "" {
 		d.add(v, sc, f.key, "%s", msg)
 	}
+}
+
+// masked returns how an error names the value of v when v holds a variable
+// reference: by the reference as written ("the value of \"${PORT}\""),
+// never by what it expanded to, which came from the environment and may
+// be a secret. It returns "" for a value without references, which errors
+// may quote.
+func masked(v *yaml.Node) string {
+	if !hasReference(v.Value) {
+		return ""
+	}
+	return "the value of " + quoteShort(v.Value)
+}
+
+// say returns m, the masked name of a value, or, when it is "", plain.
+func say(m, plain string) string {
+	if m != "" {
+		return m
+	}
+	return plain
 }
 
 // scalar checks that v is a scalar of the YAML type f takes and returns its
@@ -174,7 +198,8 @@ func (d *decoder) scalar(v *yaml.Node, f *field, sc scope) (string, bool) {
 			return "", false
 		}
 	case kindInt:
-		if !ref && tag != "!!int" {
+		// 08 and 09 are floats to the YAML library; parseDecimal decides.
+		if !ref && tag != "!!int" && tag != "!!float" {
 			d.add(v, sc, f.key, "%s is not an integer; must be %s", quoteShort(v.Value), expected(f))
 			return "", false
 		}
@@ -184,7 +209,7 @@ func (d *decoder) scalar(v *yaml.Node, f *field, sc scope) (string, bool) {
 			return "", false
 		}
 	}
-	text, msgs := expand(v.Value, d.lookupEnv, f.kind == kindSecret)
+	text, msgs := expand(v.Value, d.lookupEnv, d.refusedVar, f.kind == kindSecret)
 	for _, m := range msgs {
 		d.add(v, sc, f.key, "%s", m)
 	}
@@ -232,37 +257,64 @@ func quoteShort(s string) string {
 	return strconv.Quote(s)
 }
 
-// parseInt converts text to an integer within f's bounds.
-func parseInt(text string, f *field) (int64, string) {
-	n, err := strconv.ParseInt(text, 0, 64)
+// errNotDecimal: an integer written with a base prefix (0x, 0o, 0b).
+var errNotDecimal = errors.New("not decimal")
+
+// parseDecimal reads a decimal integer: an optional sign, then digits, with
+// single underscores allowed between digits (1_000). Leading zeros are
+// read as decimal, as YAML 1.2 does (010 is ten, never eight); base
+// prefixes (0x, 0o, 0b) are refused with errNotDecimal.
+func parseDecimal(text string) (int64, error) {
+	digits := strings.TrimLeft(text, "+-")
+	switch {
+	case len(text)-len(digits) > 1, digits == "":
+		return 0, strconv.ErrSyntax
+	case len(digits) > 1 && digits[0] == '0' && strings.ContainsRune("xXoObB", rune(digits[1])):
+		return 0, errNotDecimal
+	case strings.HasPrefix(digits, "_"), strings.HasSuffix(digits, "_"), strings.Contains(digits, "__"):
+		return 0, strconv.ErrSyntax
+	}
+	return strconv.ParseInt(strings.ReplaceAll(text, "_", ""), 10, 64)
+}
+
+// parseInt converts text to an integer within f's bounds. m is the masked
+// name of the value, "" when errors may quote it.
+func parseInt(text string, f *field, m string) (int64, string) {
+	n, err := parseDecimal(text)
 	switch {
 	case errors.Is(err, strconv.ErrRange):
-		return 0, fmt.Sprintf("%s is out of range; must be %s", quoteShort(text), expected(f))
+		return 0, fmt.Sprintf("%s is out of range; must be %s", say(m, quoteShort(text)), expected(f))
+	case errors.Is(err, errNotDecimal):
+		return 0, fmt.Sprintf("%s is not a decimal integer; must be %s (written in decimal)", say(m, quoteShort(text)), expected(f))
 	case err != nil:
-		return 0, fmt.Sprintf("%s is not an integer; must be %s", quoteShort(text), expected(f))
+		return 0, fmt.Sprintf("%s is not an integer; must be %s", say(m, quoteShort(text)), expected(f))
 	case n < f.min || n > f.max:
-		return n, fmt.Sprintf("%d is out of range; must be %s", n, expected(f))
+		return n, fmt.Sprintf("%s is out of range; must be %s", say(m, strconv.FormatInt(n, 10)), expected(f))
 	}
 	return n, ""
 }
 
 // parseDuration converts text, in Go syntax, to a duration of at least
-// f.min.
-func parseDuration(text string, f *field) (time.Duration, string) {
+// f.min. m is the masked name of the value, "" when errors may quote it.
+func parseDuration(text string, f *field, m string) (time.Duration, string) {
 	if text == "" {
-		return 0, "is empty; must be " + durationRule(f)
+		return 0, say(m, "is empty; must be") + " " + durationRule(f)
 	}
 	if _, err := strconv.ParseFloat(text, 64); err == nil {
-		return 0, fmt.Sprintf("%s has no unit; write e.g. %s (units: ns, us, ms, s, m, h)", quoteShort(text), unitExample(text))
+		example := "30s"
+		if m == "" {
+			example = unitExample(text)
+		}
+		return 0, fmt.Sprintf("%s has no unit; write e.g. %s (units: ns, us, ms, s, m, h)", say(m, quoteShort(text)), example)
 	}
 	dur, err := time.ParseDuration(text)
 	switch {
 	case err != nil:
-		return 0, fmt.Sprintf("%s is not a duration; must be %s", quoteShort(text), durationRule(f))
+		return 0, fmt.Sprintf("%s is not a duration; must be %s", say(m, quoteShort(text)), durationRule(f))
 	case dur < 0:
-		return dur, fmt.Sprintf("%s is negative; must be %s", quoteShort(text), durationRule(f))
+		return dur, fmt.Sprintf("%s is negative; must be %s", say(m, quoteShort(text)), durationRule(f))
 	case int64(dur) < f.min:
-		return dur, fmt.Sprintf("%s is zero; must be %s", quoteShort(text), durationRule(f))
+		return dur, fmt.Sprintf("%s is zero; must be %s", say(m, quoteShort(text)), durationRule(f))
 	}
 	return dur, ""
 }
@@ -277,11 +329,13 @@ func unitExample(num string) string {
 }
 
 // passwordFile resolves path against the file's directory and checks, once
-// per parse, that it names a readable, non-empty file. It returns the
-// absolute path and a problem, if any.
-func (d *decoder) passwordFile(path string) (string, string) {
+// per parse, that it names a readable, non-empty file, in the allowed
+// directories when there are any. It returns the absolute path and a
+// problem, if any. m is the masked name of the value, "" when errors may
+// quote it.
+func (d *decoder) passwordFile(path, m string) (string, string) {
 	if path == "" {
-		return "", `is empty; must be the path of a file holding the password (write password: "" for none)`
+		return "", say(m, "is empty;") + ` must be the path of a file holding the password (write password: "" for none)`
 	}
 	abs := path
 	if !filepath.IsAbs(abs) {
@@ -296,21 +350,23 @@ func (d *decoder) passwordFile(path string) (string, string) {
 		d.checked[abs] = msg
 	}
 	if msg != "" {
-		return abs, quoteShort(path) + " " + msg
+		return abs, say(m, quoteShort(path)) + " " + msg
 	}
 	return abs, ""
 }
 
 // checkPasswordFile returns what is wrong with the password file at path,
-// or "". It never returns the file's content.
+// or "". It never returns the file's content, and reads no file outside the
+// allowed directories.
 func (d *decoder) checkPasswordFile(path string) string {
+	if d.secretDirs != nil {
+		if msg := d.outsideSecretDirs(path); msg != "" {
+			return msg
+		}
+	}
 	b, err := d.readFile(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return "cannot be read: " + err.Error()
+		return "cannot be read: " + pathErrText(err)
 	}
 	pw := trimNewline(string(b))
 	switch {
@@ -320,4 +376,68 @@ func (d *decoder) checkPasswordFile(path string) string {
 		return "is not valid UTF-8 text"
 	}
 	return ""
+}
+
+// outsideSecretDirs returns why path may not be read as a password file,
+// or "" when, every link resolved, it lies inside an allowed directory.
+func (d *decoder) outsideSecretDirs(path string) string {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "cannot be read: " + pathErrText(err)
+	}
+	for _, dir := range d.secretDirs {
+		if rel, err := filepath.Rel(dir, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return ""
+		}
+	}
+	if len(d.secretDirs) == 0 {
+		return "is not allowed: password files are not read for this configuration" + d.hint("; ")
+	}
+	return fmt.Sprintf("is outside the directories password files may be read from here (%s)%s", strings.Join(d.secretDirs, ", "), d.hint("; "))
+}
+
+// refusedVar returns why the variable name may not be read, or "".
+func (d *decoder) refusedVar(name string) string {
+	if d.allowVar == nil || d.allowVar(name) {
+		return ""
+	}
+	return "variable " + name + " is not allowed in this configuration (write the value itself" + d.hint(", or: ") + ")"
+}
+
+// hint returns Parser.PolicyHint after sep, or "" when there is none.
+func (d *decoder) hint(sep string) string {
+	if d.policyHint == "" {
+		return ""
+	}
+	return sep + d.policyHint
+}
+
+// pathErrText is the text of a file error without the path, which the
+// caller names already.
+func pathErrText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return err.Error()
+}
+
+// resolveDirs returns dirs made absolute, every link resolved where it can
+// be; nil stays nil.
+func resolveDirs(dirs []string) []string {
+	if dirs == nil {
+		return nil
+	}
+	out := make([]string, 0, len(dirs))
+	for _, dir := range dirs {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		}
+		out = append(out, abs)
+	}
+	return out
 }

@@ -67,7 +67,27 @@
 //
 // No error, String, fmt verb, JSON or YAML rendering of these types shows a
 // password; Marshal renders a Config back to the file format with each
-// password masked.
+// password masked. An error never quotes a value that came from a variable:
+// it names the reference as written (the value of "${PORT}" is out of
+// range), since the environment may hold secrets; nor a password file's
+// content.
+//
+// At most MaxProblems (100) problems are listed, the first by position; an
+// *Omitted at the end of the list counts the others (Count gives the
+// total). Target names and keys are quoted at most 64 bytes long. A file
+// holds at most MaxTargets (10,000) targets. Integers are decimal: leading
+// zeros are read as decimal (010 is ten, as YAML 1.2 reads it), and 0x,
+// 0o and 0b prefixes are refused. YAML syntax errors carry the line and
+// column of the construct at fault; invalid UTF-8 and control characters
+// are reported where they are.
+//
+// # Trust
+//
+// The zero Parser trusts the file it reads, like the file the manager
+// watches. A configuration from elsewhere (the admin API) is parsed with
+// Parser.AllowVar, which limits the variables ${NAME} may read, and
+// Parser.SecretDirs, which limits where a password_file may be; such files
+// are read with safefile: regular files only, bounded, never blocking.
 //
 // The file format is also described by schema.json at the repository root
 // (JSON Schema draft-07), for editors through yaml-language-server.

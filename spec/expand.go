@@ -10,10 +10,12 @@ const refForms = "write ${NAME} or ${NAME:-default}, NAME made of letters, digit
 
 // expand replaces each ${NAME} in s with the variable's value, each
 // ${NAME:-default} with the value or, when it is unset or empty, default, and
-// each $$ with $. It returns the messages of every unset variable and of the
-// first malformed reference (after which it stops). secret leaves the text of
-// malformed references out of the messages, for values that hold passwords.
-func expand(s string, lookup func(string) (string, bool), secret bool) (string, []string) {
+// each $$ with $. It returns the messages of every unset variable, of every
+// variable refused refuses (it returns why, or "" to allow; nil allows
+// all), and of the first malformed reference (after which it stops). secret
+// leaves the text of malformed references out of the messages, for values
+// that hold passwords.
+func expand(s string, lookup func(string) (string, bool), refused func(string) string, secret bool) (string, []string) {
 	i := strings.IndexByte(s, '$')
 	if i < 0 {
 		return s, nil
@@ -24,7 +26,7 @@ func expand(s string, lookup func(string) (string, bool), secret bool) (string, 
 	for i >= 0 {
 		b.WriteString(s[:i])
 		s = s[i:]
-		n, val, msg, ok := reference(s, lookup)
+		n, val, msg, ok := reference(s, lookup, refused)
 		if !ok {
 			if secret {
 				return "", append(msgs, "malformed variable reference ("+refForms+")")
@@ -44,9 +46,9 @@ func expand(s string, lookup func(string) (string, bool), secret bool) (string, 
 
 // reference reads the reference at the start of s (which starts with '$').
 // It returns the number of bytes read and the replacement text; msg is set
-// when the variable is unset; ok is false when the reference is malformed, n
-// then covering the bad text.
-func reference(s string, lookup func(string) (string, bool)) (n int, val, msg string, ok bool) {
+// when the variable is unset or not allowed (then it is not looked up); ok
+// is false when the reference is malformed, n then covering the bad text.
+func reference(s string, lookup func(string) (string, bool), refused func(string) string) (n int, val, msg string, ok bool) {
 	if len(s) < 2 || (s[1] != '$' && s[1] != '{') {
 		// Cover a $NAME written without braces, to quote it whole.
 		n = 1
@@ -66,6 +68,11 @@ func reference(s string, lookup func(string) (string, bool)) (n int, val, msg st
 	name, def, hasDef := strings.Cut(body, ":-")
 	if !validVarName(name) || strings.ContainsAny(def, "${") {
 		return end + 1, "", "", false
+	}
+	if refused != nil {
+		if msg := refused(name); msg != "" {
+			return end + 1, "", msg, true
+		}
 	}
 	v, set := lookup(name)
 	switch {

@@ -81,7 +81,7 @@ func checkFuzzConfig(t *testing.T, cfg *Config) {
 		if i > 0 && cfg.Targets[i-1].Name == tg.Name {
 			t.Fatalf("duplicate name %q", tg.Name)
 		}
-		if nameProblem(tg.Name) != "" || hostProblem(tg.Host) != "" ||
+		if nameProblem(tg.Name) != "" || hostProblem(tg.Host, "") != "" ||
 			tg.Port < MinPort || tg.Port > MaxPort || tg.Pool.Size < MinPoolSize || tg.Pool.Size > MaxPoolSize ||
 			tg.Pool.MaxQueue < 0 || tg.Pool.MaxQueue > MaxMaxQueue || tg.Retry.MaxRetries < 0 || tg.Retry.MaxRetries > MaxMaxRetries ||
 			tg.Timeouts.Connect <= 0 || tg.Timeouts.Request <= 0 || tg.Timeouts.Drain < 0 || tg.Retry.Interval <= 0 ||

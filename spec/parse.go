@@ -8,27 +8,50 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fleare-manager/fleare-manager/internal/safefile"
 )
 
-// MaxConfigSize is the largest configuration file Load reads.
-const MaxConfigSize = 32 << 20
+// MaxConfigSize is the largest configuration file Load reads, and the
+// largest a manager watching a file reads: 16 MiB.
+const MaxConfigSize = 16 << 20
+
+// MaxTargets bounds the targets of one configuration: 10,000, far above
+// any real deployment (each target is a connection pool of its own), and
+// low enough that no configuration makes a plan, a status or a reply of
+// unbounded size.
+const MaxTargets = 10_000
 
 // Parser turns configuration files into a Config. Its zero value reads the
-// process environment and the file system; tests set the functions.
+// process environment and the file system, and trusts the file: a
+// configuration from a less trusted source (the admin API) is parsed with
+// AllowVar and SecretDirs set.
 type Parser struct {
 	// LookupEnv looks up the variables that ${NAME} references. Default:
 	// os.LookupEnv.
 	LookupEnv func(name string) (string, bool)
 	// ReadFile reads a password_file, which Parse checks is readable and
-	// not empty. Default: reading the file, refusing any larger than
-	// MaxPasswordFileSize.
+	// not empty. Default: safefile.ReadFile, which reads regular files
+	// only and refuses any larger than MaxPasswordFileSize.
 	ReadFile func(path string) ([]byte, error)
+	// AllowVar, when set, says which variables ${NAME} may reference: a
+	// reference to a name it refuses is a problem, and the variable is not
+	// looked up (${NAME:-default} included). Default nil: every variable.
+	AllowVar func(name string) bool
+	// SecretDirs, when not nil, are the only directories a password_file
+	// may be in: its path, every symbolic link resolved, must lie inside
+	// one of them (resolved the same way); any other is a problem, and is
+	// not read. An empty, non-nil slice allows no password_file at all.
+	// Default nil: any path.
+	SecretDirs []string
+	// PolicyHint, when set, ends the problems that AllowVar and SecretDirs
+	// cause, saying how to have a variable or a directory allowed.
+	// Default "".
+	PolicyHint string
 }
 
 // Load reads and parses the configuration file at path, with the process
@@ -42,7 +65,7 @@ func Parse(name string, data []byte) (*Config, error) { return Parser{}.Parse(na
 // Load reads and parses the configuration file at path. An error reading it
 // is returned wrapped, not as an *Error.
 func (p Parser) Load(path string) (*Config, error) {
-	data, err := readCapped(path, MaxConfigSize)
+	data, err := safefile.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("spec: read config: %w", err)
 	}
@@ -57,16 +80,19 @@ func (p Parser) Load(path string) (*Config, error) {
 // problem found, each an *Error (see Errors), sorted by position.
 func (p Parser) Parse(name string, data []byte) (*Config, error) {
 	d := &decoder{
-		problems:  problems{file: name},
-		lookupEnv: p.LookupEnv,
-		readFile:  p.ReadFile,
-		dir:       filepath.Dir(name),
+		problems:   problems{file: name},
+		lookupEnv:  p.LookupEnv,
+		allowVar:   p.AllowVar,
+		readFile:   p.ReadFile,
+		secretDirs: resolveDirs(p.SecretDirs),
+		policyHint: p.PolicyHint,
+		dir:        filepath.Dir(name),
 	}
 	if d.lookupEnv == nil {
 		d.lookupEnv = os.LookupEnv
 	}
 	if d.readFile == nil {
-		d.readFile = func(path string) ([]byte, error) { return readCapped(path, MaxPasswordFileSize) }
+		d.readFile = func(path string) ([]byte, error) { return safefile.ReadFile(path, MaxPasswordFileSize) }
 	}
 	if abs, err := filepath.Abs(d.dir); err == nil {
 		d.dir = abs
@@ -84,10 +110,13 @@ func (p Parser) Parse(name string, data []byte) (*Config, error) {
 // decoder walks the YAML node tree of one file.
 type decoder struct {
 	problems
-	lookupEnv func(string) (string, bool)
-	readFile  func(string) ([]byte, error)
-	dir       string            // directory of the file, for relative paths
-	checked   map[string]string // password_file path -> problem ("" if none)
+	lookupEnv  func(string) (string, bool)
+	allowVar   func(string) bool // nil: every variable
+	readFile   func(string) ([]byte, error)
+	secretDirs []string          // nil: any password_file; else resolved directories
+	policyHint string            // Parser.PolicyHint
+	dir        string            // directory of the file, for relative paths
+	checked    map[string]string // password_file path -> problem ("" if none)
 	// defaultsCreds is set once a problem with the credentials in defaults
 	// has been reported, so that it is not repeated for every target.
 	defaultsCreds bool
@@ -99,13 +128,18 @@ var start = &yaml.Node{Line: 1, Column: 1}
 // document parses data and returns its root node, or nil after recording
 // why there is none.
 func (d *decoder) document(data []byte) *yaml.Node {
+	if off, msg := badText(data); msg != "" {
+		line, col := position(data, off)
+		d.add(&yaml.Node{Line: line, Column: col}, scope{}, "", "%s", msg)
+		return nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			d.add(start, scope{}, "", "the file is empty (a configuration needs version: 1 and targets)")
 		} else {
-			d.syntax(err)
+			d.syntax(err, data)
 		}
 		return nil
 	}
@@ -113,7 +147,7 @@ func (d *decoder) document(data []byte) *yaml.Node {
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		d.syntax(err)
+		d.syntax(err, data)
 	default:
 		d.add(&extra, scope{}, "", "a second YAML document (a configuration is a single document)")
 	}
@@ -122,22 +156,6 @@ func (d *decoder) document(data []byte) *yaml.Node {
 		return nil
 	}
 	return doc.Content[0]
-}
-
-var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (?:column (\d+): )?`)
-
-// syntax records a YAML syntax error, keeping the line it names.
-func (d *decoder) syntax(err error) {
-	msg := err.Error()
-	n := &yaml.Node{}
-	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
-		n.Line, _ = strconv.Atoi(m[1])
-		n.Column, _ = strconv.Atoi(m[2])
-		msg = msg[len(m[0]):]
-	} else if rest, ok := strings.CutPrefix(msg, "yaml: "); ok {
-		msg = rest
-	}
-	d.add(n, scope{}, "", "YAML syntax error: %s", msg)
 }
 
 // config decodes the top-level mapping.
@@ -166,7 +184,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		*slot = v
 	}
 	cfg := &Config{Version: Version}
-	d.version(root, version)
+	d.version(version, root)
 	var def layer
 	if defaults != nil {
 		d.layer(defaults, targetFields, scope{defaults: true}, &def)
@@ -189,8 +207,9 @@ func (d *decoder) unknownTop(k *yaml.Node) {
 	d.add(k, scope{}, k.Value, "%s", msg)
 }
 
-// version checks the version key, v, which is nil when missing.
-func (d *decoder) version(root, v *yaml.Node) {
+// version checks the version key, v, which is nil when missing from the
+// mapping root.
+func (d *decoder) version(v, root *yaml.Node) {
 	if v == nil {
 		d.add(root, scope{}, "version", "missing (write version: %d at the top of the file)", Version)
 		return
@@ -200,19 +219,25 @@ func (d *decoder) version(root, v *yaml.Node) {
 	if !ok {
 		return
 	}
-	n, err := strconv.ParseInt(text, 0, 64)
-	switch {
-	case err != nil:
-		d.add(v, scope{}, "version", "%s is not supported (this release reads version %d)", quoteShort(text), Version)
-	case n != Version:
-		d.add(v, scope{}, "version", "%d is not supported (this release reads version %d)", n, Version)
+	n, err := parseDecimal(text)
+	if err == nil && n == Version {
+		return
 	}
+	q := quoteShort(text)
+	if err == nil {
+		q = strconv.FormatInt(n, 10)
+	}
+	d.add(v, scope{}, "version", "%s is not supported (this release reads version %d)", say(masked(v), q), Version)
 }
 
 // targets decodes the targets mapping and resolves each target against the
 // defaults layer def.
 func (d *decoder) targets(n *yaml.Node, def *layer) []Target {
 	if !d.mapping(n, scope{}, "targets", "must be a mapping from target name to its settings (write targets: {} for none)") {
+		return nil
+	}
+	if count := len(n.Content) / 2; count > MaxTargets {
+		d.add(n, scope{}, "targets", "%d targets; a configuration holds at most %d", count, MaxTargets)
 		return nil
 	}
 	out := make([]Target, 0, len(n.Content)/2)

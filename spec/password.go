@@ -2,10 +2,10 @@ package spec
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fleare-manager/fleare-manager/internal/safefile"
 )
 
 // MaxPasswordFileSize is the largest password_file read.
@@ -20,7 +20,7 @@ func (t Target) ResolvePassword() (Secret, error) {
 	if t.PasswordFile == "" {
 		return t.Password, nil
 	}
-	b, err := readCapped(t.PasswordFile, MaxPasswordFileSize)
+	b, err := safefile.ReadFile(t.PasswordFile, MaxPasswordFileSize)
 	if err != nil {
 		return Secret{}, fmt.Errorf("spec: target %q: read password_file: %w", t.Name, err)
 	}
@@ -47,21 +47,4 @@ func trimNewline(s string) string {
 			return s
 		}
 	}
-}
-
-// readCapped reads the file at path, refusing one larger than limit bytes.
-func readCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, &os.PathError{Op: "read", Path: path, Err: err}
-	}
-	if int64(len(b)) > limit {
-		return nil, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", limit)}
-	}
-	return b, nil
 }

@@ -119,30 +119,53 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// hostProblem returns what is wrong with a host, or "".
-func hostProblem(h string) string {
+// hostProblem returns what is wrong with a host, or "". m is the masked
+// name of the value, "" when the message may quote it.
+func hostProblem(h, m string) string {
 	if h == "" {
-		return "is empty; must be a host name or IP address"
+		return say(m, "is empty;") + " must be a host name or IP address"
 	}
 	if _, err := netip.ParseAddr(h); err == nil {
 		return ""
 	}
+	q := say(m, quoteShort(h))
 	if strings.Contains(h, "://") {
-		return quoteShort(h) + " is a URL; must be a host name or IP address (the port goes in port)"
+		return q + " is a URL; must be a host name or IP address (the port goes in port)"
 	}
 	if host, port, err := net.SplitHostPort(h); err == nil {
-		return quoteShort(h) + " includes a port; write host: " + quoteShort(host) + " and port: " + port
+		if m != "" {
+			return q + " includes a port; the port goes in port"
+		}
+		return q + " includes a port; write host: " + quoteShort(host) + " and port: " + port
 	}
 	if strings.HasPrefix(h, "[") {
-		return quoteShort(h) + " has brackets; write an IPv6 address without them"
+		return q + " has brackets; write an IPv6 address without them"
 	}
-	ok := len(h) <= 253
-	for i := 0; ok && i < len(h); i++ {
-		c := h[i]
-		ok = isAlnum(c) || c == '-' || c == '.' || c == '_'
-	}
-	if !ok {
-		return quoteShort(h) + " is not a host name or IP address (a name is at most 253 ASCII letters, digits, '-', '.' and '_')"
+	if !validHostName(h) {
+		return q + " is not a host name or IP address (a name is labels separated by dots, each 1-63 ASCII letters, digits, '-' and '_', not starting or ending with '-'; 253 characters at most)"
 	}
 	return ""
+}
+
+// validHostName reports whether h is a host name: dot-separated labels of
+// 1-63 letters, digits, '-' and '_' (which real names carry, as in
+// service records), none starting or ending with '-', 253 characters at
+// most, with one trailing dot allowed (a fully qualified name). So "...",
+// "a..b" and "-a" (which a command line would take for an option) are not.
+func validHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := range len(label) {
+			if c := label[i]; !isAlnum(c) && c != '-' && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
 }

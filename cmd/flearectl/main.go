@@ -91,19 +91,22 @@ func report(w io.Writer, err error) int {
 }
 
 // exitCode maps err to an exit code: the code of an *exitError; exitUsage
-// for usage errors, an unreachable manager and API errors other than a
-// rejected configuration; exitFail otherwise.
+// for usage errors, an unreachable manager or one that did not answer in
+// time, a socket refused as unsafe and API errors other than a rejected
+// configuration; exitFail otherwise.
 func exitCode(err error) int {
 	var (
 		ee          *exitError
 		ue          *usageError
 		unreachable *admin.UnreachableError
+		unsafe      *admin.UnsafeSocketError
+		noReply     *noReplyError
 		ae          *admin.APIError
 	)
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &ue), errors.As(err, &unreachable):
+	case errors.As(err, &ue), errors.As(err, &unreachable), errors.As(err, &unsafe), errors.As(err, &noReply):
 		return exitUsage
 	case errors.As(err, &ae):
 		if ae.StatusCode == http.StatusBadRequest && len(ae.Errors) > 0 {

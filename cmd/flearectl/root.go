@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleare-manager/fleare-manager/admin"
+	"github.com/fleare-manager/fleare-manager/internal/safefile"
+	"github.com/fleare-manager/fleare-manager/spec"
 )
 
 // tokenEnv is the environment variable the client reads a bearer token from.
@@ -144,16 +146,25 @@ func (c *conn) withTimeout(ctx context.Context) (context.Context, context.Cancel
 	if c.timeout <= 0 {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("no reply within --timeout %s", c.timeout))
+	return context.WithTimeoutCause(ctx, c.timeout, &noReplyError{c.timeout})
 }
 
-// readFile reads a file named on the command line, as a usage error when
-// it cannot be read.
+// noReplyError: the manager did not answer within --timeout. The command
+// could not run (exit 2); a request already sent may still take effect.
+type noReplyError struct{ timeout time.Duration }
+
+func (e *noReplyError) Error() string {
+	return fmt.Sprintf("no reply within --timeout %s (a change already sent may still be applied: see flearectl status)", e.timeout)
+}
+
+// readFile reads a configuration file named on the command line, as a
+// usage error when it cannot be read: a regular file of at most
+// spec.MaxConfigSize bytes (a named pipe or a device is refused at once).
 func readFile(path string) ([]byte, error) {
 	if path == "" {
 		return nil, usagef("-f FILE is required")
 	}
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, spec.MaxConfigSize)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

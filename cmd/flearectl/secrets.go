@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fleare-manager/fleare-manager/internal/safefile"
 	"github.com/fleare-manager/fleare-manager/spec"
 )
 
@@ -21,7 +22,7 @@ const groupOrOther = 0o077
 // password, only where one is.
 func warnExposedSecrets(logger *slog.Logger, path string, cfg *spec.Config) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&groupOrOther != 0 {
-		if data, err := os.ReadFile(path); err == nil {
+		if data, err := safefile.ReadFile(path, spec.MaxConfigSize); err == nil {
 			if lines := plaintextPasswords(data); len(lines) > 0 {
 				logger.Warn("the config file holds a plaintext password and is readable by group or others: "+
 					"chmod 600 it, or take the password from ${VAR} or a password_file",

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,9 @@ type serveOpts struct {
 	logFormat       string
 	logLevel        string
 	shutdownTimeout time.Duration
+	secretsDirs     []string // --secrets-dir; default: the file's directory
+	apiEnv          []string // --api-env: variable names the API may read
+	apiEnvPrefixes  []string // --api-env-prefix
 }
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
@@ -40,12 +45,20 @@ applies each change (however the file is saved; also on SIGHUP), logs with
 log/slog to stderr, and serves the admin API that the other commands use.
 
 The admin API listens on a unix socket of mode 0600 (--socket; default
-$XDG_RUNTIME_DIR/fleare-manager.sock, else fleare-manager-<uid>.sock in
-the temporary directory). It refuses to start if another server listens
-there, and replaces a stale socket file. With --admin-addr it also listens
-on that TCP address, which must be a loopback address, and requires a
-bearer token there: read from --token-file, or generated and written
-(mode 0600) to the default token file, whose path is logged.
+$XDG_RUNTIME_DIR/fleare-manager.sock, else fleare-manager.sock in a
+directory of mode 0700 of your own, fleare-manager-<uid> in the temporary
+directory, which serve makes, and refuses if someone else made it). It
+refuses to start if another server listens there, and replaces a stale
+socket file. With --admin-addr it also listens on that TCP address, which
+must be a loopback address, and requires a bearer token there: read from
+--token-file, or generated and written (mode 0600) to the default token
+file, whose path is logged.
+
+Configurations sent to the admin API (flearectl apply, diff) are trusted
+less than FILE: their ${VAR} references may read only the variables
+--api-env names or --api-env-prefix allows (none by default), and their
+password_file only files under a --secrets-dir (default: FILE's
+directory), links resolved.
 
 A FILE that does not parse or validate at start: every problem is printed
 and serve exits 1. Later, a bad edit is rejected, logged with every
@@ -54,10 +67,13 @@ FILE holds a plaintext password and is readable by group or others.
 
 SIGTERM or SIGINT: serve stops the admin API, closes every pool (requests
 in flight get each target's drain timeout, bounded by --shutdown-timeout),
-and exits 0.`,
+and exits 0. Whatever is stuck, serve exits by --shutdown-timeout after
+the signal (exit 1 if the shutdown had not finished); a second signal
+ends it at once.`,
 		Example: `  flearectl serve -f /etc/fleare-manager/fleare.yaml
   flearectl serve -f fleare.yaml --log-format json --log-level debug
-  flearectl serve -f fleare.yaml --admin-addr 127.0.0.1:9300 --token-file /run/secrets/admin-token`,
+  flearectl serve -f fleare.yaml --admin-addr 127.0.0.1:9300 --token-file /run/secrets/admin-token
+  flearectl serve -f /etc/fleare/fleare.yaml --secrets-dir /run/secrets --api-env-prefix FLEARE_`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), stderr, o)
@@ -70,7 +86,13 @@ and exits 0.`,
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the token for --admin-addr (default: generate one)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on the graceful shutdown")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on the shutdown: serve exits by then after SIGTERM, whatever is stuck")
+	f.StringArrayVar(&o.secretsDirs, "secrets-dir", nil,
+		"a directory configurations sent to the admin API may read password files from, links resolved (repeat for several; default: FILE's directory)")
+	f.StringSliceVar(&o.apiEnv, "api-env", nil,
+		"a variable configurations sent to the admin API may read with ${NAME} (repeat or separate with commas; default: none)")
+	f.StringSliceVar(&o.apiEnvPrefixes, "api-env-prefix", nil,
+		"let configurations sent to the admin API read the variables whose names start with this (repeat for several; default: none)")
 	return cmd
 }
 
@@ -87,7 +109,12 @@ func serve(ctx context.Context, stderr io.Writer, o serveOpts) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	m, api, err := newRuntime(manager.Options{Logger: logger, ReloadOnSIGHUP: true}, admin.Options{Logger: logger})
+	if o.shutdownTimeout <= 0 {
+		return usagef("--shutdown-timeout must be positive")
+	}
+	stopWatchdog := watchdog(ctx, logger, o.shutdownTimeout, os.Exit)
+	defer stopWatchdog()
+	m, api, err := newRuntime(manager.Options{Logger: logger, ReloadOnSIGHUP: true}, apiOptions(o, path, logger))
 	if err != nil {
 		return err
 	}
@@ -120,8 +147,34 @@ type server struct {
 	wg      sync.WaitGroup // the http servers and the secrets watcher
 }
 
+// apiOptions are the admin API's: what configurations sent to it may read
+// (see the trust model in the command's help).
+func apiOptions(o serveOpts, file string, logger *slog.Logger) admin.Options {
+	dirs := o.secretsDirs
+	if len(dirs) == 0 {
+		dirs = []string{filepath.Dir(file)}
+	}
+	names := make(map[string]bool, len(o.apiEnv))
+	for _, n := range o.apiEnv {
+		names[n] = true
+	}
+	prefixes := o.apiEnvPrefixes
+	return admin.Options{
+		Logger:     logger,
+		SecretDirs: dirs,
+		AllowVar: func(name string) bool {
+			return names[name] || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+		},
+	}
+}
+
 // listen starts the admin API on the socket and, when asked, on TCP.
 func (s *server) listen(o serveOpts) error {
+	if filepath.Dir(o.socket) == admin.DefaultDir() {
+		if err := admin.EnsurePrivateDir(admin.DefaultDir()); err != nil {
+			return err
+		}
+	}
 	ln, err := admin.ListenUnix(o.socket)
 	if err != nil {
 		return err
@@ -157,6 +210,9 @@ func (s *server) token(file string) (string, error) {
 	}
 	tok := admin.NewToken()
 	path := admin.DefaultTokenPath()
+	if err := admin.EnsurePrivateDir(filepath.Dir(path)); err != nil {
+		return "", err
+	}
 	if err := admin.WriteTokenFile(path, tok); err != nil {
 		return "", err
 	}
@@ -164,16 +220,13 @@ func (s *server) token(file string) (string, error) {
 	return tok, nil
 }
 
-// start serves h on ln in a goroutine that shutdown joins.
+// start serves h on ln, with the API's limits (connections, header and
+// idle timeouts), in a goroutine that shutdown joins.
 func (s *server) start(ln net.Listener, h http.Handler) {
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-	}
+	hs := admin.NewHTTPServer(h, slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn))
 	hs.RegisterOnShutdown(s.api.Close) // ends event streams
 	s.https = append(s.https, hs)
+	ln = admin.LimitListener(ln, admin.DefaultMaxConns)
 	s.wg.Go(func() {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("admin API stopped", "error", err)
@@ -181,11 +234,41 @@ func (s *server) start(ln net.Listener, h http.Handler) {
 	})
 }
 
+// watchdog ends the process with exit, status 1, once timeout has passed
+// after ctx ended (the signal to stop), in case the shutdown is stuck on
+// something that ignores its deadline; the graceful shutdown is given all
+// but a tenth of that. The returned func disarms it.
+func watchdog(ctx context.Context, logger *slog.Logger, timeout time.Duration, exit func(int)) func() {
+	var mu sync.Mutex
+	var timer *time.Timer
+	disarmed := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if disarmed {
+			return
+		}
+		timer = time.AfterFunc(timeout, func() {
+			logger.Error("the shutdown did not finish within --shutdown-timeout; exiting now", "bound", timeout)
+			exit(exitFail)
+		})
+	})
+	return func() {
+		stop()
+		mu.Lock()
+		defer mu.Unlock()
+		disarmed = true
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
 // shutdown stops the admin API and closes the manager, within the bound.
 // The listeners close (removing the socket file) at once; requests in
 // progress get the bound.
 func (s *server) shutdown(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout-s.timeout/10)
 	defer cancel()
 	var stopping sync.WaitGroup
 	for _, hs := range s.https {

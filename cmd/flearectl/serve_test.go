@@ -72,11 +72,12 @@ func writeConfig(t *testing.T, path string, targets ...targetYAML) string {
 }
 
 // startServe runs flearectl serve on cfg with its socket in dir, and waits
-// until it has applied the file.
+// until it has applied the file. Configurations sent to its API may read
+// $FLEARECTL_TEST_PASSWORD, as the file does.
 func startServe(t *testing.T, dir, cfg string, extra ...string) (*proc, string) {
 	t.Helper()
 	sock := filepath.Join(dir, "admin.sock")
-	args := append([]string{"serve", "-f", cfg, "--socket", sock, "--shutdown-timeout", "5s"}, extra...)
+	args := append([]string{"serve", "-f", cfg, "--socket", sock, "--shutdown-timeout", "5s", "--api-env", passwordEnv}, extra...)
 	p := start(t, baseEnv(dir, passwordEnv+"="+testPassword), "", args...)
 	waitFor(t, "serve to apply its file", func() bool {
 		select {

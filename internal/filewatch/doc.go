@@ -14,10 +14,20 @@
 //
 // Events are debounced on the trailing edge: the file is read once its
 // names have been quiet for Options.Debounce (50 ms by default), then hashed
-// with SHA-256. An Update is delivered only when the state differs from the
-// last one delivered, so rewriting identical content delivers nothing. A
-// read error (missing file, permission denied, a directory or a FIFO where
-// the file should be) is delivered as Update.Err, once until the error
+// with SHA-256. A file being written in place (its last event a write, not
+// a rename or a new name) is read only once it has had no write for
+// Options.Settle, however long the writer takes, so a half-written file is
+// not delivered because it happened to be read between two writes; a file
+// replaced in one step (renamed over, a link retargeted) is read after
+// Debounce. A change seen only by the poll is delivered once a second read,
+// Settle later, finds the same. An Update is delivered only when the state
+// differs from the last one delivered, so rewriting identical content
+// delivers nothing.
+//
+// The file is read with safefile.ReadFile: regular files only, at most
+// Options.MaxSize bytes, never blocking. A read error (missing file,
+// permission denied, a directory, a FIFO or a device where the file should
+// be, a file too large) is delivered as Update.Err, once until the error
 // changes, and the watch carries on.
 //
 // The watch does not die silently. An fsnotify error (such as a queue

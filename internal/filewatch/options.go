@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/fleare-manager/fleare-manager/internal/safefile"
 )
 
 // Defaults for the zero values of Options.
@@ -19,8 +21,9 @@ const (
 type Options struct {
 	// Debounce is how long the file and its directories must stay quiet after
 	// a change before the file is read. A burst of events longer than ten
-	// times Debounce is read at that bound even if it has not ended. Zero
-	// means DefaultDebounce (50 ms); negative is invalid.
+	// times Debounce is read at that bound even if it has not ended, unless
+	// the file is being written in place (see Settle). Zero means
+	// DefaultDebounce (50 ms); negative is invalid.
 	Debounce time.Duration
 
 	// PollInterval is how often the file is read and hashed whatever the
@@ -33,9 +36,24 @@ type Options struct {
 	// every PollInterval, which must then not be negative. Default false.
 	PollOnly bool
 
+	// Settle is how long a file being written in place must stay unwritten
+	// before it is read. A burst of events that ends with a write to the
+	// file itself (rather than a rename, a new link or a new file taking
+	// its name) is read only once the file has had no write for Settle,
+	// however long the writer takes, so a writer that pauses for less than
+	// Settle between its writes never has a partial file delivered. A
+	// change found by the poll, or after the watch was re-established, is
+	// delivered only when a second read Settle later finds the same state,
+	// since no event said whether a writer was still at work. A file
+	// replaced in one step (renamed over, or a link retargeted) is read
+	// after Debounce. Zero or less than Debounce means Debounce; negative
+	// is invalid.
+	Settle time.Duration
+
 	// MaxSize is the largest file read, in bytes; a bigger file is delivered
-	// as an Update whose Err wraps ErrTooLarge. Zero means DefaultMaxSize
-	// (16 MiB); negative is invalid.
+	// as an Update whose Err wraps ErrTooLarge, and no more than MaxSize+1
+	// bytes are ever read. Zero means DefaultMaxSize (16 MiB); negative is
+	// invalid.
 	MaxSize int64
 
 	// OnError, if set, is told about trouble with the watch itself: an
@@ -63,6 +81,8 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.Debounce < 0:
 		return o, fmt.Errorf("%w: Debounce %v is negative", ErrBadOptions, o.Debounce)
+	case o.Settle < 0:
+		return o, fmt.Errorf("%w: Settle %v is negative", ErrBadOptions, o.Settle)
 	case o.MaxSize < 0:
 		return o, fmt.Errorf("%w: MaxSize %d is negative", ErrBadOptions, o.MaxSize)
 	case o.PollOnly && o.PollInterval < 0:
@@ -77,6 +97,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxSize == 0 {
 		o.MaxSize = DefaultMaxSize
 	}
+	o.Settle = max(o.Settle, o.Debounce)
 	return o, nil
 }
 
@@ -105,7 +126,8 @@ type Update struct {
 	// Hash is the SHA-256 of Data; zero when Err is set.
 	Hash [sha256.Size]byte
 	// Err is why the file could not be read: it does not exist
-	// (errors.Is(Err, fs.ErrNotExist)), permission denied, ErrNotRegular,
+	// (errors.Is(Err, fs.ErrNotExist)), permission denied, ErrNotRegular
+	// (a named pipe, socket, device or directory, which is never read),
 	// ErrTooLarge, or another I/O error. The watch goes on.
 	Err error
 	// Reason says what triggered the read.
@@ -126,10 +148,11 @@ func (u Update) state() state {
 	return state{hash: u.Hash}
 }
 
-// Errors delivered in Update.Err besides those of the os package.
+// Errors delivered in Update.Err besides those of the os package. The file
+// is read with safefile.ReadFile, whose errors these are.
 var (
-	ErrNotRegular = errors.New("filewatch: not a regular file")
-	ErrTooLarge   = errors.New("filewatch: file too large")
+	ErrNotRegular = safefile.ErrNotRegular
+	ErrTooLarge   = safefile.ErrTooLarge
 )
 
 // WatchError is trouble with the watch itself, passed to Options.OnError.

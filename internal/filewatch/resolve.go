@@ -1,14 +1,14 @@
 package filewatch
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fleare-manager/fleare-manager/internal/safefile"
 )
 
 // maxLinks bounds the symbolic links followed while resolving the path, as
@@ -101,43 +101,9 @@ func splitPath(p string) []string {
 // anything else, so a FIFO or a device can never hang or exhaust the watcher,
 // and anything over max bytes.
 func readFile(path string, max int64) ([]byte, error) {
-	fi, err := os.Stat(path)
+	data, err := safefile.ReadFile(path, max)
 	if err != nil {
 		return nil, fmt.Errorf("filewatch: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is a %s", ErrNotRegular, path, kind(fi.Mode()))
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%w: %s has %d bytes, the limit is %d", ErrTooLarge, path, fi.Size(), max)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("filewatch: %w", err)
-	}
-	defer f.Close()
-	var buf bytes.Buffer
-	buf.Grow(int(fi.Size()) + bytes.MinRead)
-	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
-		return nil, fmt.Errorf("filewatch: read %s: %w", path, err)
-	}
-	if int64(buf.Len()) > max {
-		return nil, fmt.Errorf("%w: %s has more than %d bytes", ErrTooLarge, path, max)
-	}
-	return buf.Bytes(), nil
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	default:
-		return "non-regular file"
-	}
+	return data, nil
 }

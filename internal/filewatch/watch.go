@@ -84,6 +84,13 @@ type watcher struct {
 	bursting    bool
 	burstStart  time.Time
 	burstReason Reason
+	written     bool // the burst's last change to the file was a write in place
+
+	// A read that needs confirming (see needsConfirm) found candidate at
+	// candidateAt; it is delivered if a read Settle later finds it again.
+	confirming  bool
+	candidate   state
+	candidateAt time.Time
 
 	retry      *time.Timer // re-establish the watch; armed while retrying
 	retrying   bool
@@ -122,7 +129,7 @@ func (w *watcher) run(ctx context.Context) {
 			if !ok {
 				w.restartNotify(errEventsClosed)
 			} else if w.isRelevant(ev.Name) {
-				w.trigger(ReasonNotify)
+				w.noteEvent(ev)
 			}
 		case err, ok := <-c.errs:
 			if !ok {
@@ -132,12 +139,14 @@ func (w *watcher) run(ctx context.Context) {
 		case err := <-w.o.injectErrs:
 			w.restartNotify(err)
 		case <-c.debounce:
-			w.bursting = false
+			w.bursting, w.written = false, false
 			w.syncWatches()
 			w.read(w.burstReason)
 		case <-poll:
 			w.syncWatches()
-			w.read(ReasonPoll)
+			if !w.written && !w.confirming { // those read when they settle
+				w.read(ReasonPoll)
+			}
 		case <-c.retry:
 			w.retrying = false
 			w.startNotify()
@@ -172,13 +181,32 @@ func (w *watcher) armed() channels {
 	return c
 }
 
+// noteEvent records a relevant file-system event: whether it leaves the
+// file being written in place (a write) or replaced in one step (a name
+// created, renamed or removed), and starts or extends the burst.
+func (w *watcher) noteEvent(ev fsnotify.Event) {
+	switch {
+	case ev.Has(fsnotify.Write):
+		w.written = true
+	case ev.Has(fsnotify.Create), ev.Has(fsnotify.Rename), ev.Has(fsnotify.Remove):
+		w.written = false
+	}
+	w.trigger(ReasonNotify)
+}
+
 // trigger notes a reason to read the file and (re)arms the debounce timer,
 // so the read happens once things have been quiet for Debounce, or when the
-// burst has lasted maxBurst times that. The burst keeps its first reason.
+// burst has lasted maxBurst times that; or, while the file is being written
+// in place, once it has been quiet for Settle, however long that takes. The
+// burst keeps its first reason.
 func (w *watcher) trigger(r Reason) {
 	now := time.Now()
 	if !w.bursting {
 		w.bursting, w.burstStart, w.burstReason = true, now, r
+	}
+	if w.written {
+		w.timer.Reset(w.o.Settle)
+		return
 	}
 	wait := w.o.Debounce
 	if left := w.burstStart.Add(maxBurst * w.o.Debounce).Sub(now); left < wait {
@@ -187,19 +215,39 @@ func (w *watcher) trigger(r Reason) {
 	w.timer.Reset(wait)
 }
 
+// needsConfirm reports whether a read for reason r must find the same state
+// twice, Settle apart, to be delivered: no event told whether a writer was
+// still at work.
+func needsConfirm(r Reason) bool { return r == ReasonPoll || r == ReasonRewatch }
+
+// confirmLater makes s the candidate state and reads the file again, for r,
+// once Settle has passed.
+func (w *watcher) confirmLater(s state, r Reason) {
+	now := time.Now()
+	w.confirming, w.candidate, w.candidateAt = true, s, now
+	w.bursting, w.burstStart, w.burstReason = true, now, r
+	w.timer.Reset(w.o.Settle)
+}
+
 // read reads and hashes the file and makes the result the pending Update,
-// unless it is the state the receiver already has.
+// unless it is the state the receiver already has, or a state that must be
+// found again before it is delivered.
 func (w *watcher) read(r Reason) {
 	data, err := readFile(w.path, w.o.MaxSize)
 	u := Update{Data: data, Err: err, Reason: r}
 	if err == nil {
 		u.Hash = sha256.Sum256(data)
 	}
-	switch s := u.state(); {
+	s := u.state()
+	confirmed := w.confirming && s == w.candidate && time.Since(w.candidateAt) >= w.o.Settle
+	w.confirming = false
+	switch {
 	case w.sentAny && s == w.sent:
 		w.pending, w.hasPending = Update{}, false // back to what the receiver has
 	case w.hasPending && s == w.pending.state():
 		// Already pending; keep the first reason.
+	case w.sentAny && needsConfirm(r) && !confirmed:
+		w.confirmLater(s, r)
 	default:
 		if !w.sentAny {
 			u.Reason = ReasonInitial

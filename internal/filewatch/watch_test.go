@@ -262,8 +262,8 @@ func TestBurstIsCoalesced(t *testing.T) {
 	h.nextData("after") // nothing else was queued behind the last write
 }
 
-// A burst that never goes quiet is still read, once it has lasted maxBurst
-// debounce periods.
+// A burst of replacements that never goes quiet is still read, once it has
+// lasted maxBurst debounce periods: each replacement is a whole file.
 func TestEndlessBurstStillDelivers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	write(t, path, "start")
@@ -271,13 +271,13 @@ func TestEndlessBurstStillDelivers(t *testing.T) {
 	h.nextData("start")
 	deadline := time.Now().Add(wait)
 	for i := 0; ; i++ {
-		write(t, path, fmt.Sprintf("v%d", i)) // never quiet for 10 ms
+		replace(t, path, fmt.Sprintf("v%d", i)) // never quiet for 10 ms
 		select {
 		case u := <-h.ch:
 			if u.Err != nil || string(u.Data) == "start" {
 				t.Fatalf("got Update{Data: %q, Err: %v}, want a write of the burst", u.Data, u.Err)
 			}
-			t.Logf("delivered %q after %d writes", u.Data, i+1)
+			t.Logf("delivered %q after %d replacements", u.Data, i+1)
 			return
 		default:
 		}
