@@ -41,10 +41,10 @@ type Client struct {
 	dialing   int
 	idle      []*pconn // stack: the most recently used on top; empty when pipelined
 	all       map[*pconn]struct{}
-	shared    []*pconn // pipelined: connections taking requests
-	next      int      // pipelined: where the round-robin over shared resumes
-	waiters   waitQueue
-	streak    int // dial failures since the last successful dial
+	shared    []*pconn           // pipelined: connections taking requests
+	next      int                // pipelined: where the round-robin over shared resumes
+	waiters   fifo[chan handoff] // callers waiting for a connection, oldest first
+	streak    int                // dial failures since the last successful dial
 	lastErr   error
 	lastErrAt time.Time
 	replacing int  // connections lost and not yet replaced
@@ -261,6 +261,16 @@ func (c *Client) Resize(n int) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
+	victims := c.resizeLocked(n)
+	c.unlock()
+	c.closeAll(victims)
+	return nil
+}
+
+// resizeLocked sets the desired size and returns the connections to close
+// (after unlocking) at once: idle ones, or in pipelined mode retired ones
+// with no request in flight.
+func (c *Client) resizeLocked(n int) []*pconn {
 	c.desired = n
 	var victims []*pconn
 	if c.pipelined {
@@ -271,11 +281,14 @@ func (c *Client) Resize(n int) error {
 	c.replacing = min(c.replacing, max(0, c.desired-c.open))
 	c.signalChangedLocked()
 	c.wakeLocked()
-	c.unlock()
-	for _, pc := range victims {
+	return victims
+}
+
+// closeAll closes connections taken out of the pool.
+func (c *Client) closeAll(pcs []*pconn) {
+	for _, pc := range pcs {
 		pc.conn.kill()
 	}
-	return nil
 }
 
 // shrinkIdleLocked removes idle connections, least recently used first,
@@ -333,13 +346,19 @@ func (c *Client) Update(o Options) error {
 	for _, pc := range c.shared { // a larger Pipeline frees slots
 		c.handSlotsLocked(pc)
 	}
-	resize := o.PoolSize != c.desired
-	c.wakeLocked()
-	c.mu.Unlock()
-	if resize {
-		return c.Resize(o.PoolSize)
+	var victims []*pconn
+	var err error
+	switch {
+	case o.PoolSize == c.desired:
+	case c.closing:
+		err = ErrClosed
+	default:
+		victims = c.resizeLocked(o.PoolSize) // under the same lock: no Resize slips between
 	}
-	return nil
+	c.wakeLocked()
+	c.unlock()
+	c.closeAll(victims)
+	return err
 }
 
 // Do sends one command on a pooled connection and returns the result of its

@@ -38,11 +38,11 @@ type pipe struct {
 
 	mu sync.Mutex
 	// Guarded by mu.
-	out    []byte // encoded requests not yet taken by the writer
-	spare  []byte // the writer's previous buffer, reused for out
-	queue  callQueue
-	unsent int   // calls at the back of queue whose bytes are still in out
-	err    error // set once the pipe failed; later requests fail at once
+	out    []byte      // encoded requests not yet taken by the writer
+	spare  []byte      // the writer's previous buffer, reused for out
+	queue  fifo[*call] // calls awaiting their reply, in request order
+	unsent int         // calls at the back of queue whose bytes are still in out
+	err    error       // set once the pipe failed; later requests fail at once
 	cmd    wire.Command
 }
 
@@ -91,13 +91,13 @@ func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree fu
 // exec sends one command and waits for its reply, until deadline or ctx
 // ends. abandoned reports that the caller's context was canceled and the
 // call left in the queue: onFree will say when it is gone.
-func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, args []string) (res Reply, err error, abandoned bool) {
+func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, args []string) (res Reply, abandoned bool, err error) {
 	if err := p.conn.usable(ctx, command); err != nil {
-		return Reply{}, err, false
+		return Reply{}, false, err
 	}
 	c, err := p.enqueue(command, args)
 	if err != nil {
-		return Reply{}, err, false
+		return Reply{}, false, err
 	}
 	timer := timers.Get().(*time.Timer)
 	timer.Reset(time.Until(deadline))
@@ -105,7 +105,7 @@ func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, arg
 	select {
 	case <-c.done:
 		res, err = p.result(c)
-		return res, err, false
+		return res, false, err
 	case <-timer.C:
 	case <-ctx.Done():
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -113,7 +113,7 @@ func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, arg
 		}
 	}
 	res, err = p.timedOut(c)
-	return res, err, false
+	return res, false, err
 }
 
 // enqueue encodes the request behind those already waiting and queues its
@@ -158,18 +158,18 @@ func (p *pipe) timedOut(c *call) (Reply, error) {
 // abandon leaves a call whose context was canceled: its reply, when it
 // comes, is discarded, and its deadline still applies. A reply that
 // already arrived is returned instead.
-func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) (Reply, error, bool) {
+func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) (Reply, bool, error) {
 	p.mu.Lock()
 	if !c.popped {
 		c.abandoned = true
 		c.watchdog = time.AfterFunc(time.Until(deadline), func() { p.fail(errPipeAborted) })
 		p.mu.Unlock()
-		return Reply{}, &ConnError{Op: "read", Addr: p.conn.addr, Sent: true, Err: ctx.Err()}, true
+		return Reply{}, true, &ConnError{Op: "read", Addr: p.conn.addr, Sent: true, Err: ctx.Err()}
 	}
 	p.mu.Unlock()
 	<-c.done
 	res, err := p.result(c)
-	return res, err, false
+	return res, false, err
 }
 
 // result takes the outcome of a finished call and recycles it.
@@ -305,43 +305,4 @@ func (p *pipe) fail(cause error) {
 	for _, c := range abandoned {
 		p.release(c)
 	}
-}
-
-// callQueue is a FIFO of calls, guarded by pipe.mu.
-type callQueue struct {
-	q    []*call
-	head int
-}
-
-func (q *callQueue) len() int { return len(q.q) - q.head }
-
-func (q *callQueue) push(c *call) {
-	if q.head > 0 && len(q.q) == cap(q.q) { // reuse the space popped from the front
-		n := copy(q.q, q.q[q.head:])
-		clear(q.q[n:])
-		q.q, q.head = q.q[:n], 0
-	}
-	q.q = append(q.q, c)
-}
-
-func (q *callQueue) pop() (*call, bool) {
-	if q.head == len(q.q) {
-		return nil, false
-	}
-	c := q.q[q.head]
-	q.q[q.head] = nil
-	q.head++
-	if q.head == len(q.q) {
-		q.q, q.head = q.q[:0], 0
-	}
-	return c, true
-}
-
-// drain empties the queue and returns its calls, oldest first.
-func (q *callQueue) drain() []*call {
-	out := make([]*call, q.len())
-	copy(out, q.q[q.head:])
-	clear(q.q)
-	q.q, q.head = q.q[:0], 0
-	return out
 }

@@ -48,7 +48,7 @@ func (c *Client) pickSharedLocked() *pconn {
 // unless the request was abandoned: the pipe then gives it back through
 // freeSlot once the request leaves its queue.
 func (c *Client) execShared(ctx context.Context, pc *pconn, deadline, now time.Time, command string, args []string) (Reply, error) {
-	res, err, abandoned := pc.pipe.exec(ctx, deadline, command, args)
+	res, abandoned, err := pc.pipe.exec(ctx, deadline, command, args)
 	c.mu.Lock()
 	c.countLocked(res, err)
 	pc.lastUsed = now

@@ -32,52 +32,6 @@ type handoff struct {
 	err error
 }
 
-// waitQueue is a FIFO of waiters' channels, guarded by Client.mu.
-type waitQueue struct {
-	q    []chan handoff
-	head int
-}
-
-func (w *waitQueue) len() int { return len(w.q) - w.head }
-
-func (w *waitQueue) push(ch chan handoff) {
-	if w.head > 0 && len(w.q) == cap(w.q) { // reuse the space popped from the front
-		n := copy(w.q, w.q[w.head:])
-		clear(w.q[n:])
-		w.q, w.head = w.q[:n], 0
-	}
-	w.q = append(w.q, ch)
-}
-
-func (w *waitQueue) pop() (chan handoff, bool) {
-	if w.head == len(w.q) {
-		return nil, false
-	}
-	ch := w.q[w.head]
-	w.q[w.head] = nil
-	w.head++
-	if w.head == len(w.q) {
-		w.q, w.head = w.q[:0], 0
-	}
-	return ch, true
-}
-
-// remove takes ch out of the queue, reporting whether it was there.
-func (w *waitQueue) remove(ch chan handoff) bool {
-	for i := w.head; i < len(w.q); i++ {
-		if w.q[i] == ch {
-			copy(w.q[i:], w.q[i+1:])
-			w.q[len(w.q)-1] = nil
-			w.q = w.q[:len(w.q)-1]
-			if w.head == len(w.q) {
-				w.q, w.head = w.q[:0], 0
-			}
-			return true
-		}
-	}
-	return false
-}
-
 // acquire returns a connection for one request: an idle one at once, or
 // after waiting in FIFO order until deadline. It allocates nothing: a
 // waiter's channel and timer come from pools.
