@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -12,10 +13,7 @@ import (
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
-var (
-	errPipeAborted = errors.New("connection closed: a request pipelined on it timed out")
-	errPipeStray   = errors.New("reply with no request waiting for it")
-)
+var errPipeAborted = errors.New("connection closed: a request pipelined on it timed out")
 
 // pipe runs a Conn in pipelined mode: several callers' requests share the
 // connection. Requests are encoded into an outgoing buffer in the order
@@ -25,7 +23,13 @@ var (
 // hands each to the oldest queued call.
 //
 // Replies are matched by position, so a late reply can only reach the call
-// it belongs to. A caller whose deadline passes closes the connection: the
+// it belongs to. A frame that arrives when every request written so far has
+// had its reply is a stray (a server fault) and fails the pipe: the reader
+// knows, for each read from the socket, how many requests had been written
+// before it returned, so a stray that arrives in the same read as the last
+// awaited reply is caught even if more requests were written since. (A
+// stray that arrives while replies are still awaited cannot be told from
+// the next reply: the protocol has no request ids.) A caller whose deadline passes closes the connection: the
 // server is too slow or stuck, and every call queued on the connection
 // fails. A caller whose context is canceled leaves its call in the queue,
 // abandoned: the reader discards its reply, and its deadline still closes
@@ -44,6 +48,22 @@ type pipe struct {
 	unsent int         // calls at the back of queue whose bytes are still in out
 	err    error       // set once the pipe failed; later requests fail at once
 	cmd    wire.Command
+
+	written atomic.Int64 // calls handed to the writer, counted before the write
+	// Owned by the reader goroutine.
+	answered int64 // replies read
+	limit    int64 // written when the last read from the socket returned
+}
+
+// pipeSource is what the reader's buffer reads from: the socket, noting
+// after each read how many requests had been written, which bounds the
+// replies that read can hold.
+type pipeSource struct{ p *pipe }
+
+func (s pipeSource) Read(b []byte) (int, error) {
+	n, err := s.p.conn.nc.Read(b)
+	s.p.limit = s.p.written.Load()
+	return n, err
 }
 
 // call is one request waiting for its reply. Calls are recycled: a call
@@ -83,6 +103,7 @@ func putCall(c *call) {
 func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree func()) *pipe {
 	p := &pipe{conn: conn, wake: make(chan struct{}, 1), onFail: onFail, onFree: onFree}
 	_ = conn.nc.SetDeadline(time.Time{})
+	conn.br.Reset(pipeSource{p}) // empty: auth checked that nothing followed its reply
 	wg.Go(p.writeLoop)
 	wg.Go(p.readLoop)
 	return p
@@ -164,7 +185,7 @@ func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) (Reply,
 		c.abandoned = true
 		c.watchdog = time.AfterFunc(time.Until(deadline), func() { p.fail(errPipeAborted) })
 		p.mu.Unlock()
-		return Reply{}, true, &ConnError{Op: "read", Addr: p.conn.addr, Sent: true, Err: ctx.Err()}
+		return Reply{}, true, canceled("read", p.conn.addr, true, ctx.Err())
 	}
 	p.mu.Unlock()
 	<-c.done
@@ -189,6 +210,7 @@ func (p *pipe) writeLoop() {
 		}
 		buf := p.out
 		p.out, p.spare = p.spare[:0], nil
+		p.written.Add(int64(p.unsent)) // before the write: a reply can come before Write returns
 		p.unsent = 0
 		p.mu.Unlock()
 		if len(buf) == 0 {
@@ -236,22 +258,20 @@ func (p *pipe) readLoop() {
 	}
 }
 
-// deliver completes the oldest call with resp, or fails the pipe if no call
-// is waiting.
+// deliver completes the oldest call with resp, or fails the pipe if no
+// written request awaits a reply that could be in the bytes read so far.
 func (p *pipe) deliver(resp *wire.Response) bool {
-	p.mu.Lock()
-	c, ok := p.queue.pop()
-	abandoned := false
-	if ok {
-		c.popped = true
-		abandoned = c.abandoned
-	}
-	p.mu.Unlock()
-	switch {
-	case !ok:
-		p.fail(errPipeStray)
+	if p.answered >= p.limit {
+		p.fail(errStray)
 		return false
-	case abandoned:
+	}
+	p.answered++
+	p.mu.Lock()
+	c, _ := p.queue.pop() // answered < limit <= written: a written call is queued
+	c.popped = true
+	abandoned := c.abandoned
+	p.mu.Unlock()
+	if abandoned {
 		p.release(c)
 		return true
 	}

@@ -142,7 +142,7 @@ func TestPipelineCancelKeepsConnection(t *testing.T) {
 	others := inFlight(t, ctx, c, 3, "kept")
 	cancel()
 	err := <-canceled
-	if !errors.Is(err, context.Canceled) || !errors.Is(err, fleare.ErrBroken) || fleare.SafeToRetry(err) {
+	if !errors.Is(err, context.Canceled) || errors.Is(err, fleare.ErrBroken) || fleare.SafeToRetry(err) {
 		t.Fatalf("canceled request: %v", err)
 	}
 	for range 3 {
@@ -378,11 +378,13 @@ func TestPipelineInvalidReplies(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		reply func(t *testing.T) [][]byte
+		stat  func(fleare.Stats) uint64
 	}{
 		{"stray reply", func(t *testing.T) [][]byte {
 			return [][]byte{respFrame(t, "Ok", "PONG "), respFrame(t, "Ok", "PONG ")}
-		}},
-		{"zero-length frame", func(*testing.T) [][]byte { return [][]byte{{0, 0, 0, 0}} }},
+		}, func(s fleare.Stats) uint64 { return s.ClosedStray }},
+		{"zero-length frame", func(*testing.T) [][]byte { return [][]byte{{0, 0, 0, 0}} },
+			func(s fleare.Stats) uint64 { return s.ClosedBroken }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := fakeServer(t, func(n int, _ *wire.Command) [][]byte {
@@ -393,14 +395,14 @@ func TestPipelineInvalidReplies(t *testing.T) {
 			})
 			o.Pipeline = 4
 			o.RetryInterval = time.Hour // keep the one dial
-			c := fleare.NewClient("fake", 1, o)
+			c := fleare.NewClient(fakeHost, 1, o)
 			ctx := testCtx(t)
 			if err := c.Connect(ctx); err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close(ctx)
 			_, _ = c.Do(ctx, "PING")
-			waitStats(t, c, "the connection broken", func(s fleare.Stats) bool { return s.ClosedBroken == 1 })
+			waitStats(t, c, "the connection closed", func(s fleare.Stats) bool { return tc.stat(s) == 1 })
 		})
 	}
 }

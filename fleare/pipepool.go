@@ -51,6 +51,9 @@ func (c *Client) execShared(ctx context.Context, pc *pconn, deadline, now time.T
 	res, abandoned, err := pc.pipe.exec(ctx, deadline, command, args)
 	c.mu.Lock()
 	c.countLocked(res, err)
+	if abandoned {
+		c.counters.abandoned++
+	}
 	pc.lastUsed = now
 	closeIt := !abandoned && c.putSharedLocked(pc)
 	c.unlock()
@@ -119,8 +122,11 @@ func (c *Client) addSharedLocked(pc *pconn) {
 // and failed its requests.
 func (c *Client) pipeFailed(pc *pconn, cause error) {
 	reason := reasonBroken
-	if errors.Is(cause, errPipeAborted) {
+	switch {
+	case errors.Is(cause, errPipeAborted):
 		reason = reasonTimeout
+	case errors.Is(cause, errStray):
+		reason = reasonStray
 	}
 	c.mu.Lock()
 	if !pc.removed {
