@@ -189,14 +189,11 @@ func (s *Server) delay(sc *serverConn) bool {
 func (s *Server) reply(sc *serverConn, r *wire.Response) error {
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
-	frame, err := wire.AppendFrame(sc.bw.AvailableBuffer(), r)
+	frame, err := sc.bufferLocked(r)
 	if err != nil {
 		return err
 	}
 	sc.lastReply = append(sc.lastReply[:0], frame...)
-	if _, err := sc.bw.Write(frame); err != nil {
-		return err
-	}
 	if s.strayNext.CompareAndSwap(true, false) {
 		if _, err := sc.bw.Write(sc.lastReply); err != nil {
 			return err
@@ -216,12 +213,19 @@ func (s *Server) reply(sc *serverConn, r *wire.Response) error {
 func (s *Server) writeReply(sc *serverConn, r *wire.Response) error {
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
-	frame, err := wire.AppendFrame(sc.bw.AvailableBuffer(), r)
-	if err != nil {
-		return err
-	}
-	if _, err := sc.bw.Write(frame); err != nil {
+	if _, err := sc.bufferLocked(r); err != nil {
 		return err
 	}
 	return sc.bw.Flush()
+}
+
+// bufferLocked encodes r into the connection's write buffer and returns
+// its frame, valid until the next write. sc.wmu is held.
+func (sc *serverConn) bufferLocked(r *wire.Response) ([]byte, error) {
+	frame, err := wire.AppendFrame(sc.bw.AvailableBuffer(), r)
+	if err != nil {
+		return nil, err
+	}
+	_, err = sc.bw.Write(frame)
+	return frame, err
 }

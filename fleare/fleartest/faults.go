@@ -78,13 +78,7 @@ func (s *Server) Crashed() bool {
 func (s *Server) crash() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln != nil {
-		_ = s.ln.Close()
-		s.ln = nil
-	}
-	for sc := range s.conns {
-		sc.kill()
-	}
+	s.shutLocked()
 	s.crashed = true
 	s.signalLocked()
 }

@@ -214,6 +214,13 @@ func (s *Server) Wedged() bool {
 // address.
 func (s *Server) Stop() {
 	s.mu.Lock()
+	s.shutLocked()
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// shutLocked closes the listener and every connection.
+func (s *Server) shutLocked() {
 	if s.ln != nil {
 		_ = s.ln.Close()
 		s.ln = nil
@@ -221,8 +228,6 @@ func (s *Server) Stop() {
 	for sc := range s.conns {
 		sc.kill()
 	}
-	s.mu.Unlock()
-	s.wg.Wait()
 }
 
 // Restart listens again on the address of the first start, after Stop or
