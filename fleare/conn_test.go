@@ -147,7 +147,10 @@ func TestConnInvalidReplies(t *testing.T) {
 		{"not a response", []byte{0, 0, 0, 2, 0xff, 0xff}, func(err error) bool { return strings.Contains(err.Error(), "invalid response") }},
 		{"pub/sub push", nil, func(err error) bool { return strings.Contains(err.Error(), "pub/sub") }},
 		{"stray frame with the reply", append(respFrame(t, "Ok", "PONG "), respFrame(t, "Ok", "PONG ")...),
-			func(err error) bool { var ce *fleare.ConnError; return errors.As(err, &ce) && ce.Sent && strings.Contains(err.Error(), "stray") }},
+			func(err error) bool {
+				var ce *fleare.ConnError
+				return errors.As(err, &ce) && ce.Sent && strings.Contains(err.Error(), "stray")
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

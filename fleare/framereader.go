@@ -24,9 +24,6 @@ type frameReader struct {
 	body []byte // the body read so far
 }
 
-// partial reports whether a frame has been started and not finished.
-func (r *frameReader) partial() bool { return r.nhdr > 0 }
-
 // read reads the rest of the current frame, or a new one, and returns its
 // body, stored in buf when buf is large enough. After an error the bytes
 // read so far are kept for the next call; a zero or oversized length is

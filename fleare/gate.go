@@ -48,6 +48,9 @@ const DefaultCloseSpacing = 10 * time.Millisecond
 
 var gates = gateTable{m: make(map[string]*gate)}
 
+// lookupNetIP resolves names; a variable so that tests need no DNS.
+var lookupNetIP = net.DefaultResolver.LookupNetIP
+
 // gateTable holds the gates in use, by key.
 type gateTable struct {
 	mu sync.Mutex
@@ -102,7 +105,7 @@ func resolve(ctx context.Context, host string, port int) ([]netip.AddrPort, erro
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []netip.AddrPort{netip.AddrPortFrom(ip.Unmap(), uint16(port))}, nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, err := lookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, err
 	}

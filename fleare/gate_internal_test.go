@@ -3,6 +3,8 @@ package fleare
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -32,13 +34,24 @@ func TestGateKeys(t *testing.T) {
 	if !slices.Equal(v6, []string{"[::1]:9220"}) {
 		t.Fatalf("::1: %v", v6)
 	}
-	// A name nobody resolves: an error, unless a custom Dialer may know it.
-	canceled, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, _, err := gateKeys(canceled, "no-such-host.invalid", 1, false); err == nil {
+	// A name that resolves to two addresses holds both gates, sorted; one
+	// nobody resolves is an error, unless a custom Dialer may know it.
+	old := lookupNetIP
+	t.Cleanup(func() { lookupNetIP = old })
+	lookupNetIP = func(_ context.Context, _, host string) ([]netip.Addr, error) {
+		if host == "two.example" {
+			return []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("::ffff:10.0.0.1")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	keys, addrs, err := gateKeys(ctx, "two.example", 9220, false)
+	if err != nil || !slices.Equal(keys, []string{"10.0.0.1:9220", "10.0.0.2:9220"}) || len(addrs) != 2 || addrs[0].String() != "10.0.0.2:9220" {
+		t.Fatalf("two addresses: %v %v %v", keys, addrs, err)
+	}
+	if _, _, err := gateKeys(ctx, "nowhere.example", 1, false); err == nil {
 		t.Fatal("an unresolved name gave gate keys")
 	}
-	if keys, addrs, err := gateKeys(canceled, "Fake-Host", 1, true); err != nil || addrs != nil || !slices.Equal(keys, []string{"name fake-host:1"}) {
+	if keys, addrs, err := gateKeys(ctx, "Fake-Host", 1, true); err != nil || addrs != nil || !slices.Equal(keys, []string{"name fake-host:1"}) {
 		t.Fatalf("with a Dialer: %v %v %v", keys, addrs, err)
 	}
 }
