@@ -321,7 +321,7 @@ func TestClientCancelMidRequest(t *testing.T) {
 	o := fastOptions(1)
 	o.OnEvent = events.record
 	c := connect(t, srv, o)
-	srv.SetLatency(100 * time.Millisecond)
+	srv.SetLatency(500 * time.Millisecond) // long enough for the cancel to come first
 	ctx, cancel := context.WithCancel(testCtx(t))
 	done := make(chan error, 1)
 	go func() { _, err := c.Do(ctx, "PING", "canceled"); done <- err }()

@@ -265,10 +265,10 @@ func TestConnTimeoutClosesConnection(t *testing.T) {
 // next request reads and discards the abandoned reply first, and gets its
 // own.
 func TestConnCancel(t *testing.T) {
-	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 200 * time.Millisecond})
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 500 * time.Millisecond})
 	c := dialT(t, srv, fastOptions(1))
 	ctx, cancel := context.WithCancel(testCtx(t))
-	time.AfterFunc(20*time.Millisecond, cancel)
+	time.AfterFunc(20*time.Millisecond, cancel) // well before the reply
 	_, err := c.Do(ctx, "PING", "abandoned")
 	if !errors.Is(err, context.Canceled) || errors.Is(err, fleare.ErrBroken) || errors.Is(err, fleare.ErrClosed) || fleare.SafeToRetry(err) {
 		t.Fatalf("err = %v", err)

@@ -250,11 +250,28 @@ func TestStrayOnIdlePipelineDetected(t *testing.T) {
 		w, f := setGetRound(t, c, round, 20)
 		wrong, failed = wrong+w, failed+f
 		waitStats(t, c, "the pool whole", func(s fleare.Stats) bool { return s.Open == 4 })
-		injected += srv.WriteStray()
+		injected += writeStray(t, srv)
 		waitStats(t, c, "the strays found", func(s fleare.Stats) bool { return s.ClosedStray == uint64(injected) })
 	}
 	if s := c.Stats(); wrong != 0 || failed != 0 || injected < 5 || srv.RequestsAfterStray() != 0 {
 		t.Fatalf("%d wrong, %d failed, %d strays, %d requests after one; stats %+v", wrong, failed, injected, srv.RequestsAfterStray(), s)
+	}
+}
+
+// writeStray writes a stray frame on the server's idle connections, trying
+// again while it finds none idle (a connection just dialed is idle once
+// its server goroutine waits for a request).
+func writeStray(t *testing.T, srv *fleartest.Server) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if n := srv.WriteStray(); n > 0 {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no idle connection to write a stray on")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

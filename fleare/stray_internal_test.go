@@ -12,6 +12,22 @@ import (
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
 )
 
+// waitStatsInternal polls c's stats until cond holds, with a generous
+// deadline, and says what they were if it never does.
+func waitStatsInternal(t *testing.T, c *Client, cond func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond(c.Stats()) {
+		if time.Now().After(deadline) {
+			gates.mu.Lock()
+			n := len(gates.m)
+			gates.mu.Unlock()
+			t.Fatalf("condition not reached; stats %+v; %d gates", c.Stats(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // idleConns returns the pool's idle connections.
 func idleConns(c *Client) []*pconn {
 	c.mu.Lock()
@@ -55,28 +71,34 @@ func TestStrayOnIdleConnectionFoundAtAcquire(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		waitFor(t, func() bool { s := c.Stats(); return s.Open == 4 && s.Idle == 4 })
+		if round == 3 {
+			break // the last round found the strays of the one before
+		}
+		waitStatsInternal(t, c, func(s Stats) bool { return s.Open == 4 && s.Idle == 4 })
 		if err := srv.Wait(ctx, func() bool { return srv.Conns() == 4 }); err != nil {
 			t.Fatal(err)
 		}
-		injected += srv.WriteStray()
+		n := srv.WriteStray() // on the connections the server is not serving
+		injected += n
 		// Wait until the strays are in the client's sockets (looking is
 		// harmless: it consumes nothing); the next round's acquires must
 		// find them.
 		waitFor(t, func() bool {
+			seen := 0
 			for _, pc := range idleConns(c) {
-				if pc.conn.idleErr() != errStray {
-					return false
+				if pc.conn.idleErr() == errStray {
+					seen++
 				}
 			}
-			return true
+			return seen == n
 		})
 	}
-	if _, err := c.Get(ctx, "flush"); err != nil { // the last round's strays
-		t.Fatal(err)
+	// 32 callers over 4 connections lend every connection each round, so
+	// every stray was found by the round after it.
+	if s := c.Stats(); s.ClosedStray != uint64(injected) {
+		t.Fatalf("%d strays injected, %d found; stats %+v", injected, s.ClosedStray, s)
 	}
-	waitFor(t, func() bool { return c.Stats().ClosedStray == uint64(injected) })
-	if wrong.Load() != 0 || failed.Load() != 0 || injected != 16 || srv.RequestsAfterStray() != 0 {
+	if wrong.Load() != 0 || failed.Load() != 0 || injected < 3 || srv.RequestsAfterStray() != 0 {
 		t.Fatalf("%d wrong, %d failed, %d strays, %d requests read after a stray", wrong.Load(), failed.Load(), injected, srv.RequestsAfterStray())
 	}
 }
