@@ -239,14 +239,14 @@ func (c *Conn) auth(ctx context.Context, username, password string) error {
 	}
 	stop := c.arm(ctx, deadline)
 	n, err := c.nc.Write(c.wbuf)
-	if err != nil {
-		err = c.fail(ctx, "auth", n > 0, err)
-	} else if err = c.readFrame(); err != nil {
-		err = c.fail(ctx, "auth", true, err)
+	sent := n > 0
+	if err == nil {
+		sent = true
+		err = c.readFrame()
 	}
 	c.disarm(stop)
-	if err != nil {
-		return err
+	if err != nil { // the caller closes the socket, holding the gate
+		return c.classify(ctx, "auth", sent, false, err)
 	}
 	c.clientID = c.resp.GetClientId()
 	if c.resp.GetStatus() == "Error" {
@@ -254,7 +254,7 @@ func (c *Conn) auth(ctx context.Context, username, password string) error {
 		return &AuthError{Addr: c.addr, Username: username, Message: msg}
 	}
 	if c.br.Buffered() > 0 {
-		return c.fail(ctx, "auth", true, errStray)
+		return &ConnError{Op: "auth", Addr: c.addr, Sent: true, Err: errStray}
 	}
 	return nil
 }

@@ -261,6 +261,11 @@ func (c *Conn) fail(ctx context.Context, op string, sent bool, err error) error 
 		c.peerGone.Store(true)
 	}
 	c.kill()
+	return c.classify(ctx, op, sent, closedHere, err)
+}
+
+// classify turns an I/O error into the error a caller sees.
+func (c *Conn) classify(ctx context.Context, op string, sent, closedHere bool, err error) error {
 	switch cerr := ctx.Err(); {
 	case closedHere:
 		return &ConnError{Op: op, Addr: c.addr, Sent: sent, Err: net.ErrClosed}

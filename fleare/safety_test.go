@@ -354,3 +354,51 @@ func TestExistsBeyondEightBits(t *testing.T) {
 		t.Fatalf("Exists(200 keys, 134 set) = %d, %v", n, err)
 	}
 }
+
+// A canceled request's connection is closed only when its reply has not
+// come by the request's deadline: the server stopped answering. It is then
+// counted a timeout, reported in an error event, and replaced.
+func TestAbandonedReplyNeverComes(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	events := newEventLog()
+	o := fastOptions(1)
+	o.RequestTimeout = 200 * time.Millisecond
+	o.OnEvent = events.record
+	c := connect(t, srv, o)
+	srv.SetLatency(time.Hour)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan error, 1)
+	go func() { _, err := c.Do(ctx, "PING"); done <- err }()
+	waitStats(t, c, "the request on the wire", func(s fleare.Stats) bool { return s.InUse == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	waitStats(t, c, "the silent connection closed", func(s fleare.Stats) bool { return s.ClosedTimeout == 1 })
+	srv.SetLatency(0)
+	waitStats(t, c, "a new connection", func(s fleare.Stats) bool { return s.Open == 1 && s.Replaced == 1 })
+	if err := c.Ping(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	events.waitFor(t, "an error event", func(evs []fleare.Event) bool { return count(evs, fleare.EventError) == 1 })
+}
+
+// On a single Conn the next request reads the canceled one's reply first,
+// within its own deadline; a server that never sends it fails that request
+// unsent, and the connection is closed.
+func TestConnAbandonedReplyNeverComes(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: time.Hour})
+	c := dialT(t, srv, fastOptions(1))
+	ctx, cancel := context.WithCancel(testCtx(t))
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if _, err := c.Do(ctx, "PING"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled request: %v", err)
+	}
+	short, cancel2 := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel2()
+	_, err := c.Do(short, "PING")
+	var te *fleare.TimeoutError
+	if !errors.As(err, &te) || te.Sent || !c.Broken() {
+		t.Fatalf("next request: %v (broken %v)", err, c.Broken())
+	}
+}
