@@ -128,7 +128,7 @@ func benchApply(b *testing.B, s server, n, size int) {
 	cfg := targets(b, s.host, s.port, n, size, s.auth)
 	conns := n * size
 	b.Run("baseline=sequential-dials", func(b *testing.B) {
-		o := fleare.Options{}
+		o := fleare.Options{CloseSpacing: -1} // fleartest needs no spacing between closes
 		if s.auth {
 			o.Username, o.Password = benchUser, benchPass
 		}
@@ -156,7 +156,7 @@ func benchApply(b *testing.B, s server, n, size int) {
 		b.ReportAllocs()
 		for b.Loop() {
 			b.StopTimer()
-			m, err := manager.New(manager.Options{})
+			m, err := manager.New(manager.Options{CloseSpacing: -1})
 			if err != nil {
 				b.Fatal(err)
 			}

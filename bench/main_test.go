@@ -47,9 +47,15 @@ func targets(tb testing.TB, host string, port, n, size int, auth bool) *spec.Con
 	return cfg
 }
 
-// newManager returns a manager that is closed when the benchmark ends.
+// newManager returns a manager that is closed when the benchmark ends. Its
+// pools close connections without spacing (unless o says otherwise):
+// fleartest does not need it, and thousands of spaced closes to one server
+// would take minutes.
 func newManager(tb testing.TB, o manager.Options) *manager.Manager {
 	tb.Helper()
+	if o.CloseSpacing == 0 {
+		o.CloseSpacing = -1
+	}
 	m, err := manager.New(o)
 	if err != nil {
 		tb.Fatal(err)

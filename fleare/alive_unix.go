@@ -5,46 +5,90 @@ package fleare
 import (
 	"errors"
 	"syscall"
-	"time"
 )
 
-// alive reports whether an idle connection's peer is still there, without
-// blocking and without sending anything: a non-blocking peek that finds
-// nothing to read means alive; end of stream, an error, or unexpected bytes
-// (a reply nobody asked for) mean the connection must go. Connections that
-// are not sockets (net.Pipe in tests) are assumed alive.
-func (c *Conn) alive() bool {
-	if c.broken.Load() {
-		return false
+// peeker looks at a connection's socket without blocking and without
+// consuming anything. Its function is built once per connection, so that a
+// look allocates nothing.
+type peeker struct {
+	raw  syscall.RawConn
+	fn   func(fd uintptr) bool
+	got  int   // bytes seen by the last look
+	err  error // the last look's error, nil for "nothing to read"
+	none bool  // not a socket (net.Pipe in tests): nothing can be seen
+}
+
+// idleErr reports what an idle connection holds, without blocking and
+// without sending anything: nil when there is nothing to read (the only
+// healthy state), errStray when bytes are waiting (a reply no request
+// asked for), errPeerGone when the server ended the stream or the socket
+// failed. It must be called by the connection's owner.
+func (c *Conn) idleErr() error {
+	switch {
+	case c.broken.Load():
+		return errPeerGone
+	case c.br != nil && c.br.Buffered() > 0:
+		return errStray
 	}
-	if c.br != nil && c.br.Buffered() > 0 {
-		return false
+	p := &c.peek
+	if p.fn == nil && !p.none {
+		if !c.initPeek() {
+			return nil
+		}
 	}
+	if p.none {
+		return nil
+	}
+	if err := p.raw.Read(p.fn); err != nil {
+		// A deadline left in the past by an interrupt fails the look: clear it.
+		if c.nc.SetReadDeadline(zeroTime) != nil || p.raw.Read(p.fn) != nil {
+			return errPeerGone
+		}
+	}
+	switch {
+	case p.got > 0:
+		return errStray
+	case p.err != nil:
+		c.peerGone.Store(true)
+		return errPeerGone
+	}
+	return nil
+}
+
+// initPeek builds the connection's peeker, reporting false when its socket
+// cannot be looked at.
+func (c *Conn) initPeek() bool {
+	p := &c.peek
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
-		return true
+		p.none = true
+		return false
 	}
-	rc, err := sc.SyscallConn()
+	raw, err := sc.SyscallConn()
 	if err != nil {
+		p.none = true
 		return false
 	}
-	// A deadline left over from the last request would fail the raw read.
-	if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
-		return false
-	}
-	alive := false
 	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	p.raw = raw
+	p.fn = func(fd uintptr) bool {
 		for {
-			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 			if errors.Is(err, syscall.EINTR) {
 				continue
 			}
-			// Nothing to read is the only healthy answer: a byte is a reply
-			// nobody asked for, zero bytes the end of the stream.
-			alive = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+			switch {
+			case errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK):
+				p.got, p.err = 0, nil
+			case err != nil:
+				p.got, p.err = 0, err
+			case n == 0:
+				p.got, p.err = 0, errPeerGone // end of stream
+			default:
+				p.got, p.err = n, nil
+			}
 			return true
 		}
-	})
-	return err == nil && alive
+	}
+	return true
 }

@@ -16,19 +16,24 @@ import (
 // Close it: Close joins the Client's background goroutine.
 //
 // The pool dials in one background goroutine, one connection after another
-// (and, through a process-wide gate per address, never at the same time as
-// another Client dialing the same address). Failed dials are retried with
-// jittered exponential backoff; broken connections are closed and replaced;
-// idle ones are checked every HealthCheckInterval. The size changes live with
+// (and, through a process-wide gate per server, never at the same time as
+// another dial or a close to that server, whatever name it is reached by;
+// see the package documentation). Failed dials are retried with jittered
+// exponential backoff; broken connections are closed and replaced; idle
+// ones are checked every HealthCheckInterval. The size changes live with
 // Resize.
 type Client struct {
-	addr       string
-	initErr    error          // invalid host, port or options; returned by Connect
-	pipelined  bool           // Options.Pipeline > 1, fixed at NewClient
-	pipes      sync.WaitGroup // pipelined connections' reader and writer goroutines
-	reqTimeout atomic.Int64   // Options.RequestTimeout in ns, read by every request
-	waitNanos  atomic.Int64   // total time requests spent waiting for a connection
-	emitMu     sync.Mutex     // serialises event delivery
+	host        string
+	port        int
+	addr        string
+	initErr     error          // invalid host, port or options; returned by Connect
+	pipelined   bool           // Options.Pipeline > 1, fixed at NewClient
+	pipes       sync.WaitGroup // pipelined connections' reader and writer goroutines
+	bg          sync.WaitGroup // goroutines reading the replies of canceled requests
+	allowUnsafe atomic.Bool    // Options.AllowUnsafeCommands
+	reqTimeout  atomic.Int64   // Options.RequestTimeout in ns, read by every request
+	waitNanos   atomic.Int64   // total time requests spent waiting for a connection
+	emitMu      sync.Mutex     // serialises event delivery
 
 	mu sync.Mutex
 	// Everything below is guarded by mu.
@@ -39,12 +44,14 @@ type Client struct {
 	desired   int
 	open      int // connections in all: idle, in use, or being checked
 	dialing   int
+	sockets   int      // connections dialed whose socket is not closed yet
+	checking  int      // idle connections out of idle for a health check
 	idle      []*pconn // stack: the most recently used on top; empty when pipelined
 	all       map[*pconn]struct{}
-	shared    []*pconn // pipelined: connections taking requests
-	next      int      // pipelined: where the round-robin over shared resumes
-	waiters   waitQueue
-	streak    int // dial failures since the last successful dial
+	shared    []*pconn           // pipelined: connections taking requests
+	next      int                // pipelined: where the round-robin over shared resumes
+	waiters   fifo[chan handoff] // callers waiting for a connection, oldest first
+	streak    int                // dial failures since the last successful dial
 	lastErr   error
 	lastErrAt time.Time
 	replacing int  // connections lost and not yet replaced
@@ -64,6 +71,8 @@ type Client struct {
 // caller's value is never modified.
 func NewClient(host string, port int, o Options) *Client {
 	c := &Client{
+		host:    host,
+		port:    port,
 		addr:    net.JoinHostPort(host, strconv.Itoa(port)),
 		initErr: errors.Join(validateAddr(host, port), o.validate()),
 		opts:    o.withDefaults(),
@@ -74,6 +83,7 @@ func NewClient(host string, port int, o Options) *Client {
 	c.desired = c.opts.PoolSize
 	c.pipelined = c.opts.Pipeline > 1
 	c.reqTimeout.Store(int64(c.opts.RequestTimeout))
+	c.allowUnsafe.Store(c.opts.AllowUnsafeCommands)
 	return c
 }
 
@@ -159,9 +169,13 @@ func (c *Client) wakeLocked() {
 // idle connections are closed, and new requests fail with ErrClosed.
 // Requests in flight may finish until ctx ends; then their connections are
 // closed under them (they fail with a *ConnError) and Close returns a
-// *CloseError saying how many. Close joins the background goroutine, emits
-// close, and is idempotent: a second call waits for the first to finish and
-// returns nil.
+// *CloseError saying how many. Close joins the background goroutines,
+// then waits until every socket it opened is closed: closes to one server
+// go through its gate one at a time, so this takes CloseSpacing per
+// connection, plus at most a dial holding the gate (bounded by its
+// ConnectTimeout) and the closes queued before, whatever ctx says. It
+// emits close, and is idempotent: a second call waits for the first to
+// finish and returns nil.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closing {
@@ -187,6 +201,8 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	forced := c.drain(ctx)
 	c.pipes.Wait()
+	c.bg.Wait()
+	c.waitSockets()
 
 	c.mu.Lock()
 	c.transitionLocked(StateDisconnected)
@@ -197,6 +213,31 @@ func (c *Client) Close(ctx context.Context) error {
 		return &CloseError{Forced: forced, Err: ctx.Err()}
 	}
 	return nil
+}
+
+// waitSockets waits until every connection the Client dialed has its
+// socket closed. Closes go through their server's gate, one at a time and
+// spaced, so this takes CloseSpacing per connection, plus at most the
+// dial holding the gate and the closes queued before.
+func (c *Client) waitSockets() {
+	for {
+		c.mu.Lock()
+		if c.sockets == 0 {
+			c.mu.Unlock()
+			return
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		<-ch
+	}
+}
+
+// socketClosed is each dialed connection's onClosed.
+func (c *Client) socketClosed() {
+	c.mu.Lock()
+	c.sockets--
+	c.signalChangedLocked()
+	c.mu.Unlock()
 }
 
 // beginCloseLocked marks the Client closing, fails the waiters, and takes
@@ -261,6 +302,16 @@ func (c *Client) Resize(n int) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
+	victims := c.resizeLocked(n)
+	c.unlock()
+	c.closeAll(victims)
+	return nil
+}
+
+// resizeLocked sets the desired size and returns the connections to close
+// (after unlocking) at once: idle ones, or in pipelined mode retired ones
+// with no request in flight.
+func (c *Client) resizeLocked(n int) []*pconn {
 	c.desired = n
 	var victims []*pconn
 	if c.pipelined {
@@ -271,11 +322,14 @@ func (c *Client) Resize(n int) error {
 	c.replacing = min(c.replacing, max(0, c.desired-c.open))
 	c.signalChangedLocked()
 	c.wakeLocked()
-	c.unlock()
-	for _, pc := range victims {
+	return victims
+}
+
+// closeAll closes connections taken out of the pool.
+func (c *Client) closeAll(pcs []*pconn) {
+	for _, pc := range pcs {
 		pc.conn.kill()
 	}
-	return nil
 }
 
 // shrinkIdleLocked removes idle connections, least recently used first,
@@ -330,16 +384,23 @@ func (c *Client) Update(o Options) error {
 	}
 	c.opts = o
 	c.reqTimeout.Store(int64(o.RequestTimeout))
+	c.allowUnsafe.Store(o.AllowUnsafeCommands)
 	for _, pc := range c.shared { // a larger Pipeline frees slots
 		c.handSlotsLocked(pc)
 	}
-	resize := o.PoolSize != c.desired
-	c.wakeLocked()
-	c.mu.Unlock()
-	if resize {
-		return c.Resize(o.PoolSize)
+	var victims []*pconn
+	var err error
+	switch {
+	case o.PoolSize == c.desired:
+	case c.closing:
+		err = ErrClosed
+	default:
+		victims = c.resizeLocked(o.PoolSize) // under the same lock: no Resize slips between
 	}
-	return nil
+	c.wakeLocked()
+	c.unlock()
+	c.closeAll(victims)
+	return err
 }
 
 // Do sends one command on a pooled connection and returns the result of its
@@ -361,9 +422,14 @@ func (c *Client) Do(ctx context.Context, command string, args ...string) ([]byte
 // a Reply with Status "Error" and its message untouched, not an error. The
 // error is for the request failing, as with Do.
 func (c *Client) Exec(ctx context.Context, command string, args ...string) (Reply, error) {
+	if !c.allowUnsafe.Load() && IsUnsafe(command) {
+		err := unsafeError(command)
+		c.countFailure(err)
+		return Reply{}, err
+	}
 	now := time.Now()
 	deadline := requestDeadline(ctx, now, time.Duration(c.reqTimeout.Load()))
-	pc, err := c.acquire(ctx, deadline, now)
+	pc, err := c.acquire(ctx, deadline)
 	if err != nil {
 		c.countFailure(err)
 		return Reply{}, err
@@ -371,7 +437,7 @@ func (c *Client) Exec(ctx context.Context, command string, args ...string) (Repl
 	if pc.pipe != nil {
 		return c.execShared(ctx, pc, deadline, now, command, args)
 	}
-	res, err := pc.conn.exec(ctx, deadline, command, args)
-	c.release(pc, res, err, now)
+	res, err := pc.conn.exec(ctx, deadline, command, args, false)
+	c.release(pc, res, err, now, deadline)
 	return res, err
 }

@@ -312,16 +312,42 @@ func TestClientTimeoutNoLateReply(t *testing.T) {
 	}
 }
 
+// A request canceled after it was sent returns at once, and its connection
+// stays: the reply is read and discarded, nothing is redialed, and the next
+// request gets its own reply.
 func TestClientCancelMidRequest(t *testing.T) {
-	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: time.Second})
-	c := connect(t, srv, fastOptions(1))
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	events := newEventLog()
+	o := fastOptions(1)
+	o.OnEvent = events.record
+	c := connect(t, srv, o)
+	srv.SetLatency(500 * time.Millisecond) // long enough for the cancel to come first
 	ctx, cancel := context.WithCancel(testCtx(t))
-	time.AfterFunc(20*time.Millisecond, cancel)
-	_, err := c.Do(ctx, "PING")
-	if !errors.Is(err, context.Canceled) || errors.Is(err, fleare.ErrClosed) {
+	done := make(chan error, 1)
+	go func() { _, err := c.Do(ctx, "PING", "canceled"); done <- err }()
+	waitStats(t, c, "the request on the wire", func(s fleare.Stats) bool { return s.InUse == 1 })
+	if err := srv.Wait(testCtx(t), func() bool { return srv.Requests() == 0 && srv.Conns() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.Canceled) || errors.Is(err, fleare.ErrClosed) || errors.Is(err, fleare.ErrBroken) ||
+		errors.Is(err, fleare.ErrTimeout) || fleare.SafeToRetry(err) {
 		t.Fatalf("err = %v", err)
 	}
-	waitStats(t, c, "canceled conn replaced", func(s fleare.Stats) bool { return s.ClosedCanceled == 1 && s.Open == 1 })
+	srv.SetLatency(0)
+	if res, err := c.Do(testCtx(t), "PING", "next"); err != nil || string(res) != "PONG next" {
+		t.Fatalf("next request = %q, %v", res, err)
+	}
+	s := c.Stats()
+	if s.Abandoned != 1 || s.ClosedCanceled != 0 || s.DialAttempts != 1 || s.Open != 1 || srv.Accepted() != 1 {
+		t.Fatalf("Stats = %+v, accepted %d", s, srv.Accepted())
+	}
+	for _, e := range events.snapshot() {
+		if e.Type == fleare.EventError || e.Type == fleare.EventDisconnected {
+			t.Fatalf("a cancellation produced %v", e)
+		}
+	}
 }
 
 func TestClientQueueFull(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -166,15 +167,55 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 	return err
 }
 
-// Exists returns how many of keys exist.
+// existsBatch is the most keys one EXISTS carries: the real server counts
+// in 8 signed bits (200 existing keys answer -56), so a count of up to 255
+// keys can be read back exactly.
+const existsBatch = 255
+
+// Exists returns how many of keys exist. More than 255 keys are asked in
+// batches of 255, one request each, because the real server's count
+// wraps past 127; each batch's count is read modulo 256.
 func (c *Client) Exists(ctx context.Context, keys ...string) (int, error) {
-	res, err := c.Do(ctx, "EXISTS", keys...)
-	if err != nil {
-		return 0, err
+	total := 0
+	for start := 0; start == 0 || start < len(keys); start += existsBatch {
+		batch := keys[start:min(start+existsBatch, len(keys))]
+		res, err := c.Do(ctx, "EXISTS", batch...)
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(string(bytes.TrimSpace(res)))
+		if err != nil || n < -128 || n > existsBatch {
+			return 0, fmt.Errorf("fleare: EXISTS: unexpected reply %.40q", res)
+		}
+		total += int(uint8(n))
 	}
-	n, err := strconv.Atoi(string(bytes.TrimSpace(res)))
-	if err != nil {
-		return 0, fmt.Errorf("fleare: EXISTS: unexpected reply %.40q", res)
+	return total, nil
+}
+
+// StrGet returns the value stored at key, or "" when there is none: what
+// STR.GET answers on a healthy server, without ever sending STR.GET, which
+// crashes the real server when the key does not exist (see UnsafeCommands).
+// It sends GET, which is safe on a missing key. Unlike STR.GET it does not
+// refuse a key that holds another kind of value: it returns that value's
+// text.
+func (c *Client) StrGet(ctx context.Context, key string) (string, error) {
+	res, err := c.Do(ctx, "GET", key)
+	return string(res), err
+}
+
+// NumGet returns the number stored at key, and false when there is none,
+// without ever sending NUM.GET, which crashes the real server when the key
+// does not exist (see UnsafeCommands). It sends GET, which is safe on a
+// missing key, and parses the value: a value that is not a number is an
+// error, as with NUM.GET.
+func (c *Client) NumGet(ctx context.Context, key string) (float64, bool, error) {
+	res, err := c.Do(ctx, "GET", key)
+	if err != nil || len(res) == 0 {
+		return 0, false, err
 	}
-	return n, nil
+	n, err := strconv.ParseFloat(string(res), 64)
+	if err != nil {
+		return 0, false, errors.New("fleare: NumGet: the value stored at the key is not a number")
+	}
+	return n, true, nil
 }

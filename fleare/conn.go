@@ -4,15 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"net"
-	"os"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
@@ -24,92 +23,183 @@ const (
 	// keepBufSize is the largest request or reply buffer a connection keeps
 	// between requests; a bigger one is dropped after use.
 	keepBufSize = 64 << 10
+	// authRetries is how many times a dial is tried again when the server
+	// drops the new connection before answering its auth frame, which the
+	// real server does now and then right after other connections closed.
+	authRetries = 2
+	// authRetryDelay is the wait before the first such retry; it doubles.
+	authRetryDelay = 20 * time.Millisecond
 )
 
-var (
-	errEmptyCommand   = errors.New("fleare: empty command (it would encode to a zero-length frame)")
-	errConcurrentUse  = errors.New("fleare: Conn used by two goroutines at once")
-	errAlreadyBroken  = errors.New("connection already closed")
-	errUnexpectedPush = errors.New("unexpected pub/sub message on a request connection")
-	longAgo           = time.Unix(1, 0)
-)
+var longAgo = time.Unix(1, 0)
 
 // Conn is one authenticated connection to a Fleare server. A Conn runs one
 // request (or one pipeline) at a time: it must not be used by two goroutines
 // at once, except for Close, which may be called at any time and makes a
-// request in flight fail. After any I/O error, framing error, timeout or
-// cancellation mid-request the Conn is closed and reports Broken; a late
-// reply can therefore never be read by a later request.
+// request in flight fail.
+//
+// A request whose context is canceled after it was sent returns at once
+// and leaves the connection usable: the next request first reads and
+// discards the abandoned reply (within its own deadline), so a late reply
+// never reaches it. A request whose deadline passes, and any I/O or framing
+// error, closes the connection: it reports Broken from then on. Before a
+// request is sent, data that no request asked for (a stray reply from a
+// faulty server) closes the connection, and the request fails unsent.
 type Conn struct {
-	nc         net.Conn
-	br         *bufio.Reader
-	addr       string
-	clientID   string
-	reqTimeout time.Duration
-	interrupt  func() // pokes the socket deadline into the past; set once
+	nc          net.Conn
+	br          *bufio.Reader
+	addr        string
+	clientID    string
+	reqTimeout  time.Duration
+	allowUnsafe bool
+	closeKeys   []string      // the gates its close holds; none: closed at once
+	spacing     time.Duration // its server's gate stays shut this long after its close
+	interrupt   func()        // pokes the socket deadline into the past, then signals poked
+	poked       chan struct{} // capacity 1
+	onClosed    func()        // set before the Conn is shared; runs once the socket is closed
+	done        chan struct{} // closed once the socket is closed
+	closeErr    error         // the socket's Close error; read after done
 
-	busy   atomic.Bool // held for the length of a request
-	broken atomic.Bool
-	closed atomic.Bool
+	busy     atomic.Bool // held for the length of a request
+	broken   atomic.Bool // fails every request from now on
+	closed   atomic.Bool // closing: shut was called
+	peerGone atomic.Bool // the server ended the stream or reset it
 
 	// Owned by the goroutine holding busy.
 	wbuf []byte
 	rbuf []byte
 	cmd  wire.Command
 	resp wire.Response
+	fr   frameReader
+	owed int // replies to canceled requests, still to be read and discarded
+	peek peeker
 }
 
 // Dial opens one connection to host:port and authenticates it, bounded by ctx
 // and by o.ConnectTimeout. It uses o's Username, Password or PasswordFunc,
-// ConnectTimeout, RequestTimeout (for Do without a context deadline) and
-// Dialer; the pool options are ignored. Like every dial in this package it
-// waits for the process-wide gate of its address, so that connections to one
-// server are opened one after another.
+// ConnectTimeout, RequestTimeout (for Do without a context deadline),
+// CloseSpacing, AllowUnsafeCommands and Dialer; the pool options are
+// ignored. Like every dial in this package it passes through its server's
+// gate (see the package documentation), so that connections to one server
+// are opened one after another, and never while one is being closed.
 func Dial(ctx context.Context, host string, port int, o Options) (*Conn, error) {
 	if err := errors.Join(validateAddr(host, port), o.validate()); err != nil {
 		return nil, err
 	}
 	o = o.withDefaults()
-	return dial(ctx, net.JoinHostPort(host, strconv.Itoa(port)), &o)
+	return dial(ctx, host, port, &o)
 }
 
-func dial(ctx context.Context, addr string, o *Options) (*Conn, error) {
-	release, err := acquireGate(ctx, addr)
+// dial resolves host, then dials through its server's gate. A dial the
+// server drops before answering the auth frame is tried again, up to
+// authRetries times, with a doubling delay.
+func dial(ctx context.Context, host string, port int, o *Options) (*Conn, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	rctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	keys, addrs, err := gateKeys(rctx, host, port, o.Dialer != nil)
+	cancel()
+	if err != nil {
+		if rctx.Err() != nil {
+			return nil, ctxFailure(rctx.Err(), "resolve", addr)
+		}
+		return nil, &ConnError{Op: "resolve", Addr: addr, Err: err}
+	}
+	delay := authRetryDelay
+	for attempt := 0; ; attempt++ {
+		c, err := dialGated(ctx, addr, keys, addrs, o)
+		if err == nil || attempt == authRetries || !cutShort(err) {
+			return c, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		delay *= 2
+	}
+}
+
+// dialGated opens and authenticates one connection while holding the
+// server's gate. A connection opened and then closed (refused credentials,
+// no answer) keeps the gate shut for the close spacing.
+func dialGated(ctx context.Context, addr string, keys []string, addrs []netip.AddrPort, o *Options) (*Conn, error) {
+	job, err := enterGates(ctx, keys)
 	if err != nil {
 		return nil, ctxFailure(err, "dial", addr)
 	}
-	defer release()
+	c, opened, err := connect(ctx, addr, keys, addrs, o)
+	if err != nil && opened {
+		job.leave(o.CloseSpacing)
+		return nil, err
+	}
+	job.leave(0)
+	return c, err
+}
+
+// connect dials and authenticates, bounded by ConnectTimeout. opened
+// reports whether a socket was opened (and, on error, closed).
+func connect(ctx context.Context, addr string, keys []string, addrs []netip.AddrPort, o *Options) (c *Conn, opened bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
 	pw, err := o.password()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	dialFn := o.Dialer
-	if dialFn == nil {
-		dialFn = (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext
-	}
-	nc, err := dialFn(dctx, "tcp", addr)
+	nc, dialed, err := openSocket(dctx, addr, addrs, o.Dialer)
 	if err != nil {
 		if dctx.Err() != nil {
-			return nil, ctxFailure(dctx.Err(), "dial", addr)
+			return nil, false, ctxFailure(dctx.Err(), "dial", addr)
 		}
-		return nil, &ConnError{Op: "dial", Addr: addr, Err: err}
+		return nil, false, &ConnError{Op: "dial", Addr: addr, Err: err}
 	}
-	c := newConn(nc, addr, o.RequestTimeout)
+	c = newConn(nc, addr, o)
+	c.closeKeys = keys
+	if dialed.IsValid() {
+		c.closeKeys = []string{dialed.String()} // only that server sees the close
+	}
 	if err := c.auth(dctx, o.Username, pw); err != nil {
-		c.kill()
-		return nil, err
+		c.closeHeld()
+		return nil, true, err
 	}
-	return c, nil
+	return c, true, nil
 }
 
-func newConn(nc net.Conn, addr string, reqTimeout time.Duration) *Conn {
-	c := &Conn{nc: nc, addr: addr, reqTimeout: reqTimeout}
+// openSocket connects with the Dialer to the address as written, or else
+// to each resolved address in turn until one answers; dialed is the one
+// that did.
+func openSocket(ctx context.Context, addr string, addrs []netip.AddrPort, dialer func(context.Context, string, string) (net.Conn, error)) (nc net.Conn, dialed netip.AddrPort, err error) {
+	if dialer != nil {
+		nc, err = dialer(ctx, "tcp", addr)
+		return nc, netip.AddrPort{}, err
+	}
+	d := net.Dialer{KeepAlive: 15 * time.Second}
+	for _, a := range addrs {
+		if nc, err = d.DialContext(ctx, "tcp", a.String()); err == nil {
+			return nc, a, nil
+		}
+	}
+	return nil, netip.AddrPort{}, err
+}
+
+func newConn(nc net.Conn, addr string, o *Options) *Conn {
+	c := &Conn{
+		nc:          nc,
+		addr:        addr,
+		reqTimeout:  o.RequestTimeout,
+		allowUnsafe: o.AllowUnsafeCommands,
+		spacing:     o.CloseSpacing,
+		poked:       make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
 	if nc != nil {
 		c.br = bufio.NewReaderSize(nc, readBufSize)
 	}
-	c.interrupt = c.poke
+	c.interrupt = func() {
+		c.poke()
+		c.poked <- struct{}{}
+	}
 	return c
 }
 
@@ -119,6 +209,20 @@ func ctxFailure(err error, op, addr string) error {
 		return &TimeoutError{Op: op, Addr: addr}
 	}
 	return &ConnError{Op: op, Addr: addr, Err: err}
+}
+
+// cutShort reports whether a dial failed because the server dropped the
+// connection before answering its auth frame.
+func cutShort(err error) bool {
+	var ce *ConnError
+	return errors.As(err, &ce) && ce.Op == "auth" && peerHungUp(ce.Err)
+}
+
+// peerHungUp reports whether err means the server closed or reset the
+// connection.
+func peerHungUp(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // auth sends the authentication frame and checks the reply.
@@ -134,33 +238,25 @@ func (c *Conn) auth(ctx context.Context, username, password string) error {
 		return errors.New("fleare: auth: username or password cannot be encoded (not valid UTF-8?)")
 	}
 	stop := c.arm(ctx, deadline)
-	err := c.write(ctx)
+	n, err := c.nc.Write(c.wbuf)
+	sent := n > 0
 	if err == nil {
-		err = c.read(ctx)
+		sent = true
+		err = c.readFrame()
 	}
 	c.disarm(stop)
-	if err != nil {
-		return opAuth(err)
+	if err != nil { // the caller closes the socket, holding the gate
+		return c.classify(ctx, "auth", sent, false, err)
 	}
 	c.clientID = c.resp.GetClientId()
 	if c.resp.GetStatus() == "Error" {
 		msg := redact(strings.TrimSpace(string(c.resp.GetResult())), password)
 		return &AuthError{Addr: c.addr, Username: username, Message: msg}
 	}
-	return nil
-}
-
-// opAuth labels an I/O failure during authentication as such.
-func opAuth(err error) error {
-	var te *TimeoutError
-	var ce *ConnError
-	switch {
-	case errors.As(err, &te):
-		te.Op = "auth"
-	case errors.As(err, &ce):
-		ce.Op = "auth"
+	if c.br.Buffered() > 0 {
+		return &ConnError{Op: "auth", Addr: c.addr, Sent: true, Err: errStray}
 	}
-	return err
+	return nil
 }
 
 // Addr returns the host:port this connection was dialed to.
@@ -174,254 +270,57 @@ func (c *Conn) ClientID() string { return c.clientID }
 // fails every request.
 func (c *Conn) Broken() bool { return c.broken.Load() }
 
-// Close closes the connection. It is safe to call at any time and more than
-// once; a request in flight fails with a *ConnError.
+// Close closes the connection through its server's gate: a request in
+// flight is interrupted at once (it fails with a *ConnError), and Close
+// returns once the socket is closed, which waits for the dial or close
+// holding the gate and the closes queued before it (each bounded). It is
+// safe to call at any time and more than once.
 func (c *Conn) Close() error {
-	c.broken.Store(true)
-	if c.closed.Swap(true) || c.nc == nil {
-		return nil
-	}
-	return c.nc.Close()
+	c.shut()
+	<-c.done
+	return c.closeErr
 }
 
-func (c *Conn) kill() { _ = c.Close() }
+// shut starts closing the connection without waiting: it fails every
+// request from now on, interrupts the one in flight, and queues the
+// socket's close on its server's gate (or closes it at once when the server
+// already hung up). onClosed runs once the socket is closed.
+func (c *Conn) shut() {
+	c.broken.Store(true)
+	if c.closed.Swap(true) {
+		return
+	}
+	if c.nc == nil {
+		c.finishClose()
+		return
+	}
+	c.poke()
+	if c.peerGone.Load() || len(c.closeKeys) == 0 {
+		c.finishClose()
+		return
+	}
+	queueClose(c.closeKeys, c.spacing, c.finishClose)
+}
+
+// kill is shut, named for the call sites that drop a connection.
+func (c *Conn) kill() { c.shut() }
+
+// closeHeld closes the socket at once: the caller holds the server's gate.
+func (c *Conn) closeHeld() {
+	c.broken.Store(true)
+	if !c.closed.Swap(true) {
+		c.finishClose()
+	}
+}
+
+func (c *Conn) finishClose() {
+	if c.nc != nil {
+		c.closeErr = c.nc.Close()
+	}
+	close(c.done)
+	if c.onClosed != nil {
+		c.onClosed()
+	}
+}
 
 func (c *Conn) poke() { _ = c.nc.SetDeadline(longAgo) }
-
-// Do sends one command and returns the result of its "Ok" reply, or a
-// *ServerError for an "Error" reply. It honours ctx's deadline and
-// cancellation, and RequestTimeout when ctx has no earlier deadline. The
-// result belongs to the caller; an empty result may be nil.
-func (c *Conn) Do(ctx context.Context, command string, args ...string) ([]byte, error) {
-	r, err := c.exec(ctx, requestDeadline(ctx, time.Now(), c.reqTimeout), command, args)
-	return r.value(command, err)
-}
-
-// Exec sends one command and returns the server's reply as it came, an
-// "Error" reply included; the error is for the request failing (as with Do),
-// never for the reply's status.
-func (c *Conn) Exec(ctx context.Context, command string, args ...string) (Reply, error) {
-	return c.exec(ctx, requestDeadline(ctx, time.Now(), c.reqTimeout), command, args)
-}
-
-func requestDeadline(ctx context.Context, now time.Time, timeout time.Duration) time.Time {
-	d := now.Add(timeout)
-	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
-		return cd
-	}
-	return d
-}
-
-func (c *Conn) exec(ctx context.Context, deadline time.Time, command string, args []string) (Reply, error) {
-	if !c.busy.CompareAndSwap(false, true) {
-		return Reply{}, errConcurrentUse
-	}
-	defer c.busy.Store(false)
-	if err := c.usable(ctx, command); err != nil {
-		return Reply{}, err
-	}
-	if err := c.encode(command, args); err != nil {
-		return Reply{}, err
-	}
-	stop := c.arm(ctx, deadline)
-	if err := c.write(ctx); err != nil {
-		c.disarm(stop)
-		return Reply{}, err
-	}
-	err := c.read(ctx)
-	c.disarm(stop)
-	if err != nil {
-		return Reply{}, err
-	}
-	return c.reply(), nil
-}
-
-// usable fails, without sending anything, a request on a broken connection
-// or with a context that has already ended.
-func (c *Conn) usable(ctx context.Context, command string) error {
-	if c.broken.Load() {
-		return &ConnError{Op: "write", Addr: c.addr, Err: errAlreadyBroken}
-	}
-	if err := ctx.Err(); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return &TimeoutError{Op: "write", Addr: c.addr}
-		}
-		return notSent{fmt.Errorf("fleare: %s %s: request not sent: %w", command, c.addr, err)}
-	}
-	if command == "" {
-		return errEmptyCommand
-	}
-	return nil
-}
-
-// encode puts one framed command into wbuf.
-func (c *Conn) encode(command string, args []string) error {
-	var err error
-	c.wbuf, err = c.appendCommand(c.wbuf[:0], command, args)
-	return err
-}
-
-// appendCommand appends one framed command to dst.
-func (c *Conn) appendCommand(dst []byte, command string, args []string) ([]byte, error) {
-	c.cmd.Command, c.cmd.Args = command, args
-	dst, err := wire.AppendFrame(dst, &c.cmd)
-	c.cmd.Command, c.cmd.Args = "", nil // keep no reference to the caller's data
-	if err != nil {
-		return dst, fmt.Errorf("fleare: %s: request not sent: %w", command, err)
-	}
-	return dst, nil
-}
-
-// arm sets the socket deadline and makes ctx cancellation interrupt I/O.
-func (c *Conn) arm(ctx context.Context, deadline time.Time) (stop func() bool) {
-	_ = c.nc.SetDeadline(deadline)
-	if ctx.Done() == nil {
-		return nil
-	}
-	return context.AfterFunc(ctx, c.interrupt)
-}
-
-// disarm undoes arm. When the context ended during the request its
-// interrupt may have hit the socket; the connection is then dropped even if
-// the reply arrived, since its deadline can no longer be trusted.
-func (c *Conn) disarm(stop func() bool) {
-	if stop != nil && !stop() {
-		c.kill()
-	}
-	if cap(c.wbuf) > keepBufSize {
-		c.wbuf = nil
-	}
-	if cap(c.rbuf) > keepBufSize {
-		c.rbuf = nil
-	}
-}
-
-func (c *Conn) write(ctx context.Context) error {
-	n, err := c.nc.Write(c.wbuf)
-	if err != nil {
-		return c.fail(ctx, "write", n > 0, err)
-	}
-	return nil
-}
-
-// read reads one reply into c.resp.
-func (c *Conn) read(ctx context.Context) error {
-	body, err := wire.ReadFrame(c.br, c.rbuf)
-	c.rbuf = body[:0]
-	if err != nil {
-		return c.fail(ctx, "read", true, err)
-	}
-	if err := proto.Unmarshal(body, &c.resp); err != nil {
-		return c.fail(ctx, "read", true, fmt.Errorf("invalid response: %w", err))
-	}
-	if c.resp.GetTopic() != "" {
-		return c.fail(ctx, "read", true, errUnexpectedPush)
-	}
-	return nil
-}
-
-// fail closes the connection and classifies err.
-func (c *Conn) fail(ctx context.Context, op string, sent bool, err error) error {
-	c.kill()
-	if cerr := ctx.Err(); cerr != nil {
-		if errors.Is(cerr, context.DeadlineExceeded) {
-			return &TimeoutError{Op: op, Addr: c.addr, Sent: sent}
-		}
-		return &ConnError{Op: op, Addr: c.addr, Sent: sent, Err: cerr}
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return &TimeoutError{Op: op, Addr: c.addr, Sent: sent}
-	}
-	return &ConnError{Op: op, Addr: c.addr, Sent: sent, Err: err}
-}
-
-// Reply is one reply as the server sent it.
-type Reply struct {
-	// Status is "Ok" or "Error".
-	Status string
-	// Result is the value of an "Ok" reply, or the message of an "Error"
-	// reply, untouched (the real server often ends it with a newline).
-	Result []byte
-	// ClientID is the client id the reply carried: the connection's on most
-	// replies, "" on the real server's "Ok" replies to SET, GET and DELETE.
-	ClientID string
-}
-
-// value returns r as Do does: the result of an "Ok" reply, or a
-// *ServerError for an "Error" reply; err, when not nil, passes through.
-func (r Reply) value(command string, err error) ([]byte, error) {
-	if err != nil {
-		return nil, err
-	}
-	if r.Status == "Error" {
-		return nil, &ServerError{Command: command, Message: strings.TrimRight(string(r.Result), " \t\r\n")}
-	}
-	return r.Result, nil
-}
-
-// reply takes the reply out of c.resp.
-func (c *Conn) reply() Reply {
-	r := Reply{Status: c.resp.Status, Result: c.resp.Result, ClientID: c.resp.ClientId}
-	c.resp.Result = nil
-	return r
-}
-
-// result takes the reply's result out of c.resp, as Do returns it.
-func (c *Conn) result(command string) ([]byte, error) {
-	return c.reply().value(command, nil)
-}
-
-// Request is one command of a pipeline.
-type Request struct {
-	Command string
-	Args    []string
-}
-
-// Result is the outcome of one pipelined command: Value for an "Ok" reply,
-// or Err (a *ServerError) for an "Error" reply.
-type Result struct {
-	Value []byte
-	Err   error
-}
-
-// Pipeline writes every request at once, then reads the replies, which the
-// server sends in order. A server "Error" reply is reported in its Result;
-// the error return is for the connection failing (which breaks it) or for a
-// request that cannot be encoded (nothing is sent then).
-func (c *Conn) Pipeline(ctx context.Context, reqs []Request) ([]Result, error) {
-	if len(reqs) == 0 {
-		return nil, nil
-	}
-	if !c.busy.CompareAndSwap(false, true) {
-		return nil, errConcurrentUse
-	}
-	defer c.busy.Store(false)
-	if err := c.usable(ctx, "pipeline"); err != nil {
-		return nil, err
-	}
-	buf := c.wbuf[:0]
-	for _, r := range reqs {
-		if r.Command == "" {
-			return nil, errEmptyCommand
-		}
-		var err error
-		if buf, err = c.appendCommand(buf, r.Command, r.Args); err != nil {
-			c.wbuf = buf[:0]
-			return nil, err
-		}
-	}
-	c.wbuf = buf
-	stop := c.arm(ctx, requestDeadline(ctx, time.Now(), c.reqTimeout))
-	defer c.disarm(stop)
-	if err := c.write(ctx); err != nil {
-		return nil, err
-	}
-	out := make([]Result, len(reqs))
-	for i, r := range reqs {
-		if err := c.read(ctx); err != nil {
-			return nil, err
-		}
-		out[i].Value, out[i].Err = c.result(r.Command)
-	}
-	return out, nil
-}

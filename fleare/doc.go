@@ -26,23 +26,64 @@
 // A single connection without a pool is available through Dial; it also
 // pipelines (Conn.Pipeline).
 //
-// # Connections
+// # Connections and the server's gate
 //
-// The Fleare server authenticates new connections one at a time and strands
-// connections that arrive together, so every connection this package opens
-// to an address waits for the previous one to that address to finish its
-// dial and authentication. The gate is process-wide: many Clients aimed at
-// one server dial one after another. A Client dials in one background
-// goroutine; a failed dial is retried with jittered exponential backoff
-// (RetryInterval doubling up to MaxBackoff); a connection that breaks, times
-// out or whose request is canceled mid-flight is closed, never reused, and
-// replaced. Idle connections are checked for a vanished peer every
-// HealthCheckInterval and before reuse after a second of idleness.
+// The real Fleare server is fragile: connections that arrive together are
+// stranded and its listener wedges until restart; connections that close
+// together, or while one is being accepted, crash it. Every dial and every
+// close in this process therefore goes through a gate per server: the
+// host is resolved (within the connect timeout) and the gate
+// keyed on the address, so "localhost" and "127.0.0.1" share one; one dial
+// plus authentication, or one close, holds it at a time; after a close it
+// stays shut for Options.CloseSpacing (default 10ms); closes go before
+// dials. Nobody returning a connection waits for the gate: the close is
+// queued and done by whoever frees the gate, or a timer. Client.Close and
+// Conn.Close return once their sockets are really closed. A new connection
+// the server drops before answering its auth frame (the real server does,
+// now and then, after closes) is dialed again, twice at most, with backoff.
+//
+// A Client dials in one background goroutine; a failed dial is retried
+// with jittered exponential backoff (RetryInterval doubling up to
+// MaxBackoff); a connection that breaks or whose request times out is
+// closed, never reused, and replaced. Idle connections are checked for a
+// vanished peer every HealthCheckInterval.
 //
 // Requests wait for a free connection in FIFO order, at most MaxQueue of
 // them, each bounded by its context and RequestTimeout. Resize changes the
 // pool size live: growing dials in the background, shrinking closes idle
 // connections first and busy ones when they come back.
+//
+// # Cancellation, deadlines and stray replies
+//
+// The server answers each request, in order, even when its caller has
+// gone. A request whose context is canceled after it was sent returns at
+// once with an error matching context.Canceled, and its connection stays
+// up: the reply is read and discarded when it comes (by a goroutine of the
+// pool, or by the next request on a single Conn), and the connection is
+// closed only if that reply has not come by the request's deadline (its
+// context's deadline or RequestTimeout, whichever is first). A
+// cancellation is counted in Stats.Abandoned, never as an error event.
+// A request whose deadline passes is different: the server is slower than
+// the caller can wait, the connection is closed (the late reply can never
+// reach anyone) and replaced, and the caller gets a *TimeoutError.
+//
+// No caller gets another caller's reply. The plain pool checks a
+// connection before lending it (a non-blocking look at its socket, which
+// must hold nothing), and a reply followed by more bytes in the same read
+// fails its request, since the frame no request asked for may have come
+// first; either way the connection is closed. In pipelined mode the reader
+// fails the connection when a frame arrives and every request written has
+// had its reply. (A stray frame that arrives while replies are still
+// awaited cannot be told from the next reply: the protocol has no request
+// ids.)
+//
+// # Commands that kill the server
+//
+// STR.GET and NUM.GET of a key that does not exist crash the real server
+// for everyone. Do, Exec and Pipeline refuse them with ErrUnsafeCommand
+// (UnsafeCommands lists them, for proxies) unless
+// Options.AllowUnsafeCommands is set; Client.StrGet and Client.NumGet read
+// the same values safely, with GET.
 //
 // # Pipelining
 //
@@ -56,15 +97,15 @@
 // connections and an in-process server, PING throughput was 2.6 times the
 // plain pool's at 64 callers and 3.7 times at 256 (see BENCHMARKS.md). It
 // costs a single caller (0.7 times: two goroutine hand-offs, nothing to
-// batch), and a slow request delays the ones behind it on its connection. It is off by default. In pipelined mode a request whose
-// deadline passes closes its connection, failing the requests in flight
-// on it, while a canceled request returns at once and leaves the
-// connection up (its reply is discarded when it comes).
+// batch), and a slow request delays the ones behind it on its connection.
+// It is off by default. In pipelined mode a request whose deadline passes
+// closes its connection, failing the requests in flight on it.
 //
 // # Errors
 //
 // Sentinels name states (ErrClosed, ErrQueueFull, ErrUnavailable,
-// ErrNotConnected, ErrTimeout, ErrBroken, ErrAuth) and types carry data
+// ErrNotConnected, ErrTimeout, ErrBroken, ErrAuth, ErrUnsafeCommand) and
+// types carry data
 // (*ServerError for an "Error" reply, *AuthError, *TimeoutError,
 // *ConnError, *FrameError, *CloseError); test them with errors.Is and
 // errors.As. ErrClosed is returned only for a request that was never sent;

@@ -104,8 +104,8 @@ func (e *AuthError) Is(target error) bool { return target == ErrAuth }
 // configured RequestTimeout / ConnectTimeout, whichever came first. It
 // matches ErrTimeout and context.DeadlineExceeded.
 type TimeoutError struct {
-	// Op is what was under way: "dial", "auth", "acquire" (waiting for a
-	// pooled connection), "write" or "read".
+	// Op is what was under way: "resolve", "dial", "auth", "acquire"
+	// (waiting for a pooled connection), "write" or "read".
 	Op   string
 	Addr string
 	// Sent reports whether the request may have reached the server. When
@@ -133,16 +133,18 @@ func (e *TimeoutError) Timeout() bool { return true }
 func (e *TimeoutError) SafeToRetry() bool { return !e.Sent }
 
 // ConnError means a connection failed: an I/O error, an invalid frame, a
-// peer that hung up, the caller's context canceled mid-request, or Close
-// forcing the connection shut. The connection is closed and not reused.
+// peer that hung up, a stray reply, or Close forcing the connection shut.
+// The connection is closed and not reused. (A request canceled by its
+// context gets an error matching context.Canceled instead, and the
+// connection is kept.)
 type ConnError struct {
-	// Op is what was under way: "dial", "auth", "write" or "read".
+	// Op is what was under way: "resolve", "dial", "auth", "health check",
+	// "write" or "read".
 	Op   string
 	Addr string
 	// Sent reports whether the request may have reached the server.
 	Sent bool
-	// Err is the cause: a net error, io.EOF, *FrameError,
-	// context.Canceled...
+	// Err is the cause: a net error, io.EOF, *FrameError, a stray reply...
 	Err error
 }
 
@@ -205,3 +207,29 @@ func redact(s, secret string) string {
 	}
 	return strings.ReplaceAll(s, secret, "<secret>")
 }
+
+// canceledError is the error of a request whose context was canceled after
+// it started. It matches context.Canceled. When the request was sent, its
+// reply is read and discarded later, and the connection stays up.
+type canceledError struct {
+	op, addr string
+	sent     bool
+	err      error
+}
+
+func canceled(op, addr string, sent bool, err error) error {
+	return &canceledError{op: op, addr: addr, sent: sent, err: err}
+}
+
+func (e *canceledError) Error() string {
+	if e.sent {
+		return fmt.Sprintf("fleare: %s %s: request canceled after it was sent: %v", e.op, e.addr, e.err)
+	}
+	return fmt.Sprintf("fleare: %s %s: request canceled before it was sent: %v", e.op, e.addr, e.err)
+}
+
+// Unwrap returns the context's error.
+func (e *canceledError) Unwrap() error { return e.err }
+
+// SafeToRetry reports whether the request was never sent.
+func (e *canceledError) SafeToRetry() bool { return !e.sent }

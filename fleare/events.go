@@ -50,10 +50,11 @@ const (
 	// EventConnected: the first connection is up (again, after a loss).
 	EventConnected EventType = "connected"
 	// EventDisconnected: the last open connection was closed because it
-	// broke, timed out, or its request was canceled; dialing resumes.
+	// broke or timed out (a canceled request keeps its connection); dialing
+	// resumes.
 	EventDisconnected EventType = "disconnected"
-	// EventError: a dial failed, or a connection broke or timed out. Err
-	// says why.
+	// EventError: a dial failed, or a connection broke, timed out or held
+	// a stray reply. Err says why. Cancellations are not errors.
 	EventError EventType = "error"
 	// EventClose: Close has finished. Always the last event.
 	EventClose EventType = "close"

@@ -76,10 +76,16 @@ func (c *Client) dialOnce(ctx context.Context) (backoff time.Duration) {
 	c.counters.dialAttempts++
 	c.mu.Unlock()
 
-	conn, err := dial(ctx, c.addr, &o)
+	conn, err := dial(ctx, c.host, c.port, &o)
+	if err == nil {
+		conn.onClosed = c.socketClosed // before anyone else can close it
+	}
 
 	c.mu.Lock()
 	c.dialing--
+	if err == nil {
+		c.sockets++
+	}
 	var surplus *Conn
 	switch {
 	case err != nil && ctx.Err() != nil: // Close canceled the dial

@@ -24,7 +24,8 @@ const (
 )
 
 // Options configure a Client, or a single Conn given to Dial (which uses only
-// the credentials, ConnectTimeout, RequestTimeout and Dialer). A zero field
+// the credentials, ConnectTimeout, RequestTimeout, CloseSpacing,
+// AllowUnsafeCommands and Dialer). A zero field
 // takes its default; NewClient copies the struct and never writes to the
 // caller's value.
 type Options struct {
@@ -46,8 +47,9 @@ type Options struct {
 	// error fails the dial. Default nil.
 	PasswordFunc func() (string, error)
 
-	// ConnectTimeout bounds one dial plus authentication (not the wait for
-	// the per-address dial gate, which only the context bounds). Default 30s.
+	// ConnectTimeout bounds resolving the host, and then each dial plus
+	// authentication (not the wait for the server's gate, which only the
+	// context bounds). Default 30s.
 	ConnectTimeout time.Duration
 	// RequestTimeout bounds one request, including the wait for a free
 	// connection, when the caller's context has no earlier deadline.
@@ -81,12 +83,26 @@ type Options struct {
 	// Deadlines work differently: a request whose deadline passes closes
 	// its connection, and the other requests in flight on it fail with a
 	// *ConnError (use deadlines that mean the server is in trouble, not
-	// tight latency budgets); a request whose context is canceled returns
-	// at once and its reply is discarded, leaving the connection up.
+	// tight latency budgets). A request whose context is canceled returns
+	// at once and its reply is discarded, leaving the connection up, as in
+	// plain mode.
 	// Pipeline can change with Update while it stays above 1; turning it on
 	// or off needs a new Client. Default 0: off, one request per
 	// connection at a time.
 	Pipeline int
+
+	// CloseSpacing is how long a server's gate stays shut after a
+	// connection to it is closed: the next close or dial to that server
+	// starts no sooner (the real server crashes when closes come together).
+	// Callers never wait for it; Close does, once per connection. Zero
+	// means the default, DefaultCloseSpacing (10ms); a negative value
+	// means no spacing (for tests against a server that does not need it).
+	CloseSpacing time.Duration
+
+	// AllowUnsafeCommands turns off the guard that refuses, with
+	// ErrUnsafeCommand, the commands that can kill the server (see
+	// UnsafeCommands) in Do, Exec and Pipeline. Default false: refused.
+	AllowUnsafeCommands bool
 
 	// OnEvent receives the Client's lifecycle events, one at a time, in
 	// order. It must return quickly and must not call back into the Client.
@@ -104,9 +120,9 @@ func (o Options) String() string {
 	if o.Password != "" {
 		pw = "<secret>"
 	}
-	return fmt.Sprintf("{PoolSize:%d MaxQueue:%d Username:%q Password:%q PasswordFunc:%t ConnectTimeout:%v RequestTimeout:%v MaxRetries:%d RetryInterval:%v HealthCheckInterval:%v Pipeline:%d}",
+	return fmt.Sprintf("{PoolSize:%d MaxQueue:%d Username:%q Password:%q PasswordFunc:%t ConnectTimeout:%v RequestTimeout:%v MaxRetries:%d RetryInterval:%v HealthCheckInterval:%v Pipeline:%d CloseSpacing:%v AllowUnsafeCommands:%t}",
 		o.PoolSize, o.MaxQueue, o.Username, pw, o.PasswordFunc != nil, o.ConnectTimeout, o.RequestTimeout,
-		o.MaxRetries, o.RetryInterval, o.HealthCheckInterval, o.Pipeline)
+		o.MaxRetries, o.RetryInterval, o.HealthCheckInterval, o.Pipeline, o.CloseSpacing, o.AllowUnsafeCommands)
 }
 
 // GoString masks the password for %#v too.
@@ -121,6 +137,11 @@ func (o Options) withDefaults() Options {
 	o.MaxRetries = countOrDefault(o.MaxRetries, DefaultMaxRetries)
 	o.RetryInterval = orDefault(o.RetryInterval, DefaultRetryInterval)
 	o.HealthCheckInterval = orDefault(o.HealthCheckInterval, DefaultHealthCheckInterval)
+	if o.CloseSpacing == 0 {
+		o.CloseSpacing = DefaultCloseSpacing
+	} else if o.CloseSpacing < 0 {
+		o.CloseSpacing = 0
+	}
 	return o
 }
 

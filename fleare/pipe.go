@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -12,10 +13,7 @@ import (
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
-var (
-	errPipeAborted = errors.New("connection closed: a request pipelined on it timed out")
-	errPipeStray   = errors.New("reply with no request waiting for it")
-)
+var errPipeAborted = errors.New("connection closed: a request pipelined on it timed out")
 
 // pipe runs a Conn in pipelined mode: several callers' requests share the
 // connection. Requests are encoded into an outgoing buffer in the order
@@ -25,7 +23,13 @@ var (
 // hands each to the oldest queued call.
 //
 // Replies are matched by position, so a late reply can only reach the call
-// it belongs to. A caller whose deadline passes closes the connection: the
+// it belongs to. A frame that arrives when every request written so far has
+// had its reply is a stray (a server fault) and fails the pipe: the reader
+// knows, for each read from the socket, how many requests had been written
+// before it returned, so a stray that arrives in the same read as the last
+// awaited reply is caught even if more requests were written since. (A
+// stray that arrives while replies are still awaited cannot be told from
+// the next reply: the protocol has no request ids.) A caller whose deadline passes closes the connection: the
 // server is too slow or stuck, and every call queued on the connection
 // fails. A caller whose context is canceled leaves its call in the queue,
 // abandoned: the reader discards its reply, and its deadline still closes
@@ -38,12 +42,28 @@ type pipe struct {
 
 	mu sync.Mutex
 	// Guarded by mu.
-	out    []byte // encoded requests not yet taken by the writer
-	spare  []byte // the writer's previous buffer, reused for out
-	queue  callQueue
-	unsent int   // calls at the back of queue whose bytes are still in out
-	err    error // set once the pipe failed; later requests fail at once
+	out    []byte      // encoded requests not yet taken by the writer
+	spare  []byte      // the writer's previous buffer, reused for out
+	queue  fifo[*call] // calls awaiting their reply, in request order
+	unsent int         // calls at the back of queue whose bytes are still in out
+	err    error       // set once the pipe failed; later requests fail at once
 	cmd    wire.Command
+
+	written atomic.Int64 // calls handed to the writer, counted before the write
+	// Owned by the reader goroutine.
+	answered int64 // replies read
+	limit    int64 // written when the last read from the socket returned
+}
+
+// pipeSource is what the reader's buffer reads from: the socket, noting
+// after each read how many requests had been written, which bounds the
+// replies that read can hold.
+type pipeSource struct{ p *pipe }
+
+func (s pipeSource) Read(b []byte) (int, error) {
+	n, err := s.p.conn.nc.Read(b)
+	s.p.limit = s.p.written.Load()
+	return n, err
 }
 
 // call is one request waiting for its reply. Calls are recycled: a call
@@ -83,6 +103,7 @@ func putCall(c *call) {
 func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree func()) *pipe {
 	p := &pipe{conn: conn, wake: make(chan struct{}, 1), onFail: onFail, onFree: onFree}
 	_ = conn.nc.SetDeadline(time.Time{})
+	conn.br.Reset(pipeSource{p}) // empty: auth checked that nothing followed its reply
 	wg.Go(p.writeLoop)
 	wg.Go(p.readLoop)
 	return p
@@ -91,13 +112,13 @@ func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree fu
 // exec sends one command and waits for its reply, until deadline or ctx
 // ends. abandoned reports that the caller's context was canceled and the
 // call left in the queue: onFree will say when it is gone.
-func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, args []string) (res Reply, err error, abandoned bool) {
+func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, args []string) (res Reply, abandoned bool, err error) {
 	if err := p.conn.usable(ctx, command); err != nil {
-		return Reply{}, err, false
+		return Reply{}, false, err
 	}
 	c, err := p.enqueue(command, args)
 	if err != nil {
-		return Reply{}, err, false
+		return Reply{}, false, err
 	}
 	timer := timers.Get().(*time.Timer)
 	timer.Reset(time.Until(deadline))
@@ -105,7 +126,7 @@ func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, arg
 	select {
 	case <-c.done:
 		res, err = p.result(c)
-		return res, err, false
+		return res, false, err
 	case <-timer.C:
 	case <-ctx.Done():
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -113,7 +134,7 @@ func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, arg
 		}
 	}
 	res, err = p.timedOut(c)
-	return res, err, false
+	return res, false, err
 }
 
 // enqueue encodes the request behind those already waiting and queues its
@@ -158,18 +179,18 @@ func (p *pipe) timedOut(c *call) (Reply, error) {
 // abandon leaves a call whose context was canceled: its reply, when it
 // comes, is discarded, and its deadline still applies. A reply that
 // already arrived is returned instead.
-func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) (Reply, error, bool) {
+func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) (Reply, bool, error) {
 	p.mu.Lock()
 	if !c.popped {
 		c.abandoned = true
 		c.watchdog = time.AfterFunc(time.Until(deadline), func() { p.fail(errPipeAborted) })
 		p.mu.Unlock()
-		return Reply{}, &ConnError{Op: "read", Addr: p.conn.addr, Sent: true, Err: ctx.Err()}, true
+		return Reply{}, true, canceled("read", p.conn.addr, true, ctx.Err())
 	}
 	p.mu.Unlock()
 	<-c.done
 	res, err := p.result(c)
-	return res, err, false
+	return res, false, err
 }
 
 // result takes the outcome of a finished call and recycles it.
@@ -189,6 +210,7 @@ func (p *pipe) writeLoop() {
 		}
 		buf := p.out
 		p.out, p.spare = p.spare[:0], nil
+		p.written.Add(int64(p.unsent)) // before the write: a reply can come before Write returns
 		p.unsent = 0
 		p.mu.Unlock()
 		if len(buf) == 0 {
@@ -236,22 +258,20 @@ func (p *pipe) readLoop() {
 	}
 }
 
-// deliver completes the oldest call with resp, or fails the pipe if no call
-// is waiting.
+// deliver completes the oldest call with resp, or fails the pipe if no
+// written request awaits a reply that could be in the bytes read so far.
 func (p *pipe) deliver(resp *wire.Response) bool {
-	p.mu.Lock()
-	c, ok := p.queue.pop()
-	abandoned := false
-	if ok {
-		c.popped = true
-		abandoned = c.abandoned
-	}
-	p.mu.Unlock()
-	switch {
-	case !ok:
-		p.fail(errPipeStray)
+	if p.answered >= p.limit {
+		p.fail(errStray)
 		return false
-	case abandoned:
+	}
+	p.answered++
+	p.mu.Lock()
+	c, _ := p.queue.pop() // answered < limit <= written: a written call is queued
+	c.popped = true
+	abandoned := c.abandoned
+	p.mu.Unlock()
+	if abandoned {
 		p.release(c)
 		return true
 	}
@@ -305,43 +325,4 @@ func (p *pipe) fail(cause error) {
 	for _, c := range abandoned {
 		p.release(c)
 	}
-}
-
-// callQueue is a FIFO of calls, guarded by pipe.mu.
-type callQueue struct {
-	q    []*call
-	head int
-}
-
-func (q *callQueue) len() int { return len(q.q) - q.head }
-
-func (q *callQueue) push(c *call) {
-	if q.head > 0 && len(q.q) == cap(q.q) { // reuse the space popped from the front
-		n := copy(q.q, q.q[q.head:])
-		clear(q.q[n:])
-		q.q, q.head = q.q[:n], 0
-	}
-	q.q = append(q.q, c)
-}
-
-func (q *callQueue) pop() (*call, bool) {
-	if q.head == len(q.q) {
-		return nil, false
-	}
-	c := q.q[q.head]
-	q.q[q.head] = nil
-	q.head++
-	if q.head == len(q.q) {
-		q.q, q.head = q.q[:0], 0
-	}
-	return c, true
-}
-
-// drain empties the queue and returns its calls, oldest first.
-func (q *callQueue) drain() []*call {
-	out := make([]*call, q.len())
-	copy(out, q.q[q.head:])
-	clear(q.q)
-	q.q, q.head = q.q[:0], 0
-	return out
 }

@@ -48,9 +48,12 @@ func (c *Client) pickSharedLocked() *pconn {
 // unless the request was abandoned: the pipe then gives it back through
 // freeSlot once the request leaves its queue.
 func (c *Client) execShared(ctx context.Context, pc *pconn, deadline, now time.Time, command string, args []string) (Reply, error) {
-	res, err, abandoned := pc.pipe.exec(ctx, deadline, command, args)
+	res, abandoned, err := pc.pipe.exec(ctx, deadline, command, args)
 	c.mu.Lock()
 	c.countLocked(res, err)
+	if abandoned {
+		c.counters.abandoned++
+	}
 	pc.lastUsed = now
 	closeIt := !abandoned && c.putSharedLocked(pc)
 	c.unlock()
@@ -119,8 +122,11 @@ func (c *Client) addSharedLocked(pc *pconn) {
 // and failed its requests.
 func (c *Client) pipeFailed(pc *pconn, cause error) {
 	reason := reasonBroken
-	if errors.Is(cause, errPipeAborted) {
+	switch {
+	case errors.Is(cause, errPipeAborted):
 		reason = reasonTimeout
+	case errors.Is(cause, errStray):
+		reason = reasonStray
 	}
 	c.mu.Lock()
 	if !pc.removed {

@@ -8,12 +8,6 @@ import (
 	"time"
 )
 
-// staleAfter is how long a connection may sit idle before acquire checks
-// that its peer is still there.
-var staleAfter = time.Second // a variable for tests
-
-var errPeerGone = errors.New("peer closed the idle connection")
-
 // pconn is a pooled connection.
 type pconn struct {
 	conn *Conn
@@ -32,75 +26,39 @@ type handoff struct {
 	err error
 }
 
-// waitQueue is a FIFO of waiters' channels, guarded by Client.mu.
-type waitQueue struct {
-	q    []chan handoff
-	head int
-}
-
-func (w *waitQueue) len() int { return len(w.q) - w.head }
-
-func (w *waitQueue) push(ch chan handoff) {
-	if w.head > 0 && len(w.q) == cap(w.q) { // reuse the space popped from the front
-		n := copy(w.q, w.q[w.head:])
-		clear(w.q[n:])
-		w.q, w.head = w.q[:n], 0
-	}
-	w.q = append(w.q, ch)
-}
-
-func (w *waitQueue) pop() (chan handoff, bool) {
-	if w.head == len(w.q) {
-		return nil, false
-	}
-	ch := w.q[w.head]
-	w.q[w.head] = nil
-	w.head++
-	if w.head == len(w.q) {
-		w.q, w.head = w.q[:0], 0
-	}
-	return ch, true
-}
-
-// remove takes ch out of the queue, reporting whether it was there.
-func (w *waitQueue) remove(ch chan handoff) bool {
-	for i := w.head; i < len(w.q); i++ {
-		if w.q[i] == ch {
-			copy(w.q[i:], w.q[i+1:])
-			w.q[len(w.q)-1] = nil
-			w.q = w.q[:len(w.q)-1]
-			if w.head == len(w.q) {
-				w.q, w.head = w.q[:0], 0
-			}
-			return true
-		}
-	}
-	return false
-}
-
 // acquire returns a connection for one request: an idle one at once, or
-// after waiting in FIFO order until deadline. It allocates nothing: a
-// waiter's channel and timer come from pools.
-func (c *Client) acquire(ctx context.Context, deadline, now time.Time) (*pconn, error) {
+// after waiting in FIFO order until deadline. Before lending it, it checks
+// that the connection holds nothing no request asked for (a stray reply)
+// and that its server is still there; one that fails is closed and
+// another taken. It allocates nothing: a waiter's channel and timer come
+// from pools.
+func (c *Client) acquire(ctx context.Context, deadline time.Time) (*pconn, error) {
 	if c.pipelined {
 		return c.acquireShared(ctx, deadline)
 	}
 	for {
-		c.mu.Lock()
-		n := len(c.idle)
-		if n == 0 {
-			break
+		pc, err := c.take(ctx, deadline)
+		if err != nil {
+			return nil, err
 		}
+		why := pc.conn.idleErr()
+		if why == nil {
+			return pc, nil
+		}
+		c.discard(pc, why)
+	}
+}
+
+// take pops the most recently used idle connection, or waits for one.
+func (c *Client) take(ctx context.Context, deadline time.Time) (*pconn, error) {
+	c.mu.Lock()
+	if n := len(c.idle); n > 0 {
 		pc := c.idle[n-1]
 		c.idle[n-1] = nil
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
-		if now.Sub(pc.lastUsed) < staleAfter || pc.conn.alive() {
-			return pc, nil
-		}
-		c.discard(pc, &ConnError{Op: "health check", Addr: c.addr, Err: errPeerGone})
+		return pc, nil
 	}
-	// c.mu is held.
 	return c.queueLocked(ctx, deadline)
 }
 
@@ -201,27 +159,29 @@ func (c *Client) failWaitersLocked(err error) {
 	}
 }
 
-// closeReason classifies how a request left its connection.
+// closeReason classifies why a connection left the pool.
 type closeReason int
 
 const (
 	reasonNone     closeReason = iota // healthy: reuse
 	reasonBroken                      // I/O or protocol error, or a dead peer
 	reasonTimeout                     // deadline passed mid-request
-	reasonCanceled                    // caller canceled mid-request
+	reasonCanceled                    // caller canceled mid-write, cutting a frame
 	reasonResize                      // pool above its desired size
 	reasonShutdown                    // Close
 	reasonForced                      // Close's context ended with a request in flight
+	reasonStray                       // data no request asked for
+	numReasons
 )
 
-func reasonFor(conn *Conn, err error) closeReason {
-	if !conn.Broken() {
-		return reasonNone
-	}
+// reasonFor classifies the error that broke a connection.
+func reasonFor(err error) closeReason {
 	var te *TimeoutError
 	switch {
 	case errors.As(err, &te):
 		return reasonTimeout
+	case errors.Is(err, errStray):
+		return reasonStray
 	case errors.Is(err, context.Canceled):
 		return reasonCanceled
 	}
@@ -229,16 +189,22 @@ func reasonFor(conn *Conn, err error) closeReason {
 }
 
 // release returns a connection after a request, closing it if the request
-// left it broken.
-func (c *Client) release(pc *pconn, res Reply, err error, now time.Time) {
+// left it broken. A connection whose request was canceled after it was sent
+// owes a reply: it stays out of use until a goroutine has read and
+// discarded that reply, by the request's deadline.
+func (c *Client) release(pc *pconn, res Reply, err error, now, deadline time.Time) {
 	reason := reasonNone
-	if err != nil {
-		reason = reasonFor(pc.conn, err)
-	} else if pc.conn.broken.Load() {
-		reason = reasonCanceled // the context ended as the reply arrived
+	if pc.conn.broken.Load() {
+		reason = reasonFor(err)
 	}
 	c.mu.Lock()
 	c.countLocked(res, err)
+	if reason == reasonNone && pc.conn.owed > 0 && !pc.removed {
+		c.counters.abandoned++
+		c.bg.Go(func() { c.settleAbandoned(pc, deadline) })
+		c.mu.Unlock()
+		return
+	}
 	if reason == reasonNone && !c.closing && c.open <= c.desired && !pc.removed {
 		pc.lastUsed = now
 		if ch, ok := c.waiters.pop(); ok {
@@ -249,12 +215,18 @@ func (c *Client) release(pc *pconn, res Reply, err error, now time.Time) {
 		c.mu.Unlock()
 		return
 	}
+	c.putBackLocked(pc, reason, err)
+}
+
+// putBackLocked returns a connection to the pool, or removes it for
+// reason, then unlocks and closes it if it must go.
+func (c *Client) putBackLocked(pc *pconn, reason closeReason, err error) {
 	closeIt := true
 	if reason == reasonNone {
 		closeIt = c.returnHealthyLocked(pc)
 	} else {
 		var lost error
-		if reason == reasonBroken || reason == reasonTimeout {
+		if reason == reasonBroken || reason == reasonTimeout || reason == reasonStray {
 			lost = err
 		}
 		c.removeLocked(pc, reason, lost)
@@ -263,6 +235,21 @@ func (c *Client) release(pc *pconn, res Reply, err error, now time.Time) {
 	if closeIt {
 		pc.conn.kill()
 	}
+}
+
+// settleAbandoned reads and discards the reply a canceled request left on
+// pc, then returns pc to the pool; a reply that has not come by deadline
+// means the server stopped answering, and pc is closed. It runs on its own
+// goroutine, joined by Close.
+func (c *Client) settleAbandoned(pc *pconn, deadline time.Time) {
+	err := pc.conn.drainOwed(deadline)
+	reason := reasonNone
+	if err != nil {
+		reason = reasonFor(err)
+		err = fmt.Errorf("fleare: %s: reading the reply of a canceled request: %w", c.addr, err)
+	}
+	c.mu.Lock()
+	c.putBackLocked(pc, reason, err)
 }
 
 // returnHealthyLocked gives a healthy connection to the first waiter, or
@@ -291,10 +278,15 @@ func (c *Client) returnHealthyLocked(pc *pconn) (closeIt bool) {
 	return false
 }
 
-// discard closes a connection found dead outside a request.
+// discard closes a connection found unfit outside a request: holding a
+// stray reply, or its server gone.
 func (c *Client) discard(pc *pconn, why error) {
+	reason := reasonBroken
+	if errors.Is(why, errStray) {
+		reason = reasonStray
+	}
 	c.mu.Lock()
-	c.removeLocked(pc, reasonBroken, why)
+	c.removeLocked(pc, reason, &ConnError{Op: "health check", Addr: c.addr, Err: why})
 	c.unlock()
 	pc.conn.kill()
 }
@@ -321,7 +313,7 @@ func (c *Client) removeLocked(pc *pconn, reason closeReason, lost error) {
 		c.emitLocked(EventError, lost)
 	}
 	switch reason {
-	case reasonBroken, reasonTimeout, reasonCanceled:
+	case reasonBroken, reasonTimeout, reasonCanceled, reasonStray:
 		if !c.closing {
 			c.replacing++
 			if c.open == 0 {
@@ -366,8 +358,9 @@ func (c *Client) countErrorLocked(err error) {
 }
 
 // sweepIdle checks the idle connections, least recently used first, and
-// closes those whose peer has gone. It takes one connection out of the pool
-// at a time, so callers barely notice. It runs on the maintainer goroutine.
+// closes those whose peer has gone or that hold a stray reply. It takes one
+// connection out of the idle stack at a time, so callers barely notice
+// (Stats still counts it idle). It runs on the maintainer goroutine.
 func (c *Client) sweepIdle() {
 	c.mu.Lock()
 	c.sweep = false
@@ -383,12 +376,16 @@ func (c *Client) sweepIdle() {
 		copy(c.idle, c.idle[1:])
 		c.idle[len(c.idle)-1] = nil
 		c.idle = c.idle[:len(c.idle)-1]
+		c.checking++
 		c.mu.Unlock()
-		if !pc.conn.alive() {
-			c.discard(pc, &ConnError{Op: "health check", Addr: c.addr, Err: errPeerGone})
+		why := pc.conn.idleErr()
+		c.mu.Lock()
+		c.checking--
+		if why != nil {
+			c.mu.Unlock()
+			c.discard(pc, why)
 			continue
 		}
-		c.mu.Lock()
 		closeIt := c.returnHealthyLocked(pc)
 		c.unlock()
 		if closeIt {

@@ -18,7 +18,7 @@ func fakePool(tb testing.TB, n int) *Client {
 	c.state = StateConnected
 	now := time.Now()
 	for range n {
-		pc := &pconn{conn: newConn(nil, c.addr, time.Second), lastUsed: now}
+		pc := &pconn{conn: newConn(nil, c.addr, &c.opts), lastUsed: now}
 		c.all[pc] = struct{}{}
 		c.open++
 		c.idle = append(c.idle, pc)
@@ -33,11 +33,11 @@ func TestAcquireReleaseDoesNotAllocate(t *testing.T) {
 	now := time.Now()
 	deadline := now.Add(time.Second)
 	allocs := testing.AllocsPerRun(1000, func() {
-		pc, err := c.acquire(ctx, deadline, now)
+		pc, err := c.acquire(ctx, deadline)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.release(pc, Reply{}, nil, now)
+		c.release(pc, Reply{}, nil, now, deadline)
 	})
 	if allocs != 0 {
 		t.Fatalf("acquire+release allocated %v times", allocs)
@@ -49,7 +49,7 @@ func TestWaitersAreFIFO(t *testing.T) {
 	c := fakePool(t, 1)
 	ctx := context.Background()
 	now := time.Now()
-	held, err := c.acquire(ctx, now.Add(time.Minute), now)
+	held, err := c.acquire(ctx, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestWaitersAreFIFO(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			pc, err := c.acquire(ctx, time.Now().Add(time.Minute), time.Now())
+			pc, err := c.acquire(ctx, time.Now().Add(time.Minute))
 			if err != nil {
 				t.Error(err)
 				return
@@ -67,11 +67,11 @@ func TestWaitersAreFIFO(t *testing.T) {
 			mu.Lock()
 			order = append(order, i)
 			mu.Unlock()
-			c.release(pc, Reply{}, nil, time.Now())
+			c.release(pc, Reply{}, nil, time.Now(), time.Now())
 		})
 		waitFor(t, func() bool { return c.Stats().Waiting == i+1 })
 	}
-	c.release(held, Reply{}, nil, now)
+	c.release(held, Reply{}, nil, now, now)
 	wg.Wait()
 	for i, got := range order {
 		if got != i {
@@ -91,11 +91,11 @@ func TestWaiterGivingUpKeepsConnections(t *testing.T) {
 		wg.Go(func() {
 			for range 300 {
 				now := time.Now()
-				pc, err := c.acquire(ctx, now.Add(time.Duration(rand.IntN(30))*time.Microsecond), now)
+				pc, err := c.acquire(ctx, now.Add(time.Duration(rand.IntN(30))*time.Microsecond))
 				if err != nil {
 					continue
 				}
-				c.release(pc, Reply{}, nil, now)
+				c.release(pc, Reply{}, nil, now, now)
 			}
 		})
 	}
@@ -132,32 +132,6 @@ func TestBackoffDelay(t *testing.T) {
 	}
 }
 
-func TestGateIsReleasedAndForgotten(t *testing.T) {
-	ctx := context.Background()
-	rel, err := acquireGate(ctx, "x:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	if _, err := acquireGate(short, "x:1"); err == nil {
-		t.Fatal("second holder got in")
-	}
-	rel2, err := acquireGate(ctx, "y:1") // other addresses are independent
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel2()
-	rel()
-	gates.mu.Lock()
-	_, x := gates.m["x:1"]
-	_, y := gates.m["y:1"]
-	gates.mu.Unlock()
-	if x || y {
-		t.Fatal("unused gates left behind")
-	}
-}
-
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -178,11 +152,11 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	deadline := now.Add(time.Hour)
 	b.ReportAllocs()
 	for b.Loop() {
-		pc, err := c.acquire(ctx, deadline, now)
+		pc, err := c.acquire(ctx, deadline)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.release(pc, Reply{}, nil, now)
+		c.release(pc, Reply{}, nil, now, deadline)
 	}
 }
 
@@ -194,7 +168,7 @@ func TestWaiterGivingUpDuringHandoff(t *testing.T) {
 	cancel()
 	gaveBack := 0
 	for range 200 {
-		pc, err := c.acquire(context.Background(), time.Now().Add(time.Second), time.Now())
+		pc, err := c.acquire(context.Background(), time.Now().Add(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +178,7 @@ func TestWaiterGivingUpDuringHandoff(t *testing.T) {
 		if err != nil {
 			gaveBack++
 		} else {
-			c.release(got, Reply{}, nil, time.Now())
+			c.release(got, Reply{}, nil, time.Now(), time.Now())
 		}
 		if s := c.Stats(); s.Idle != 1 || s.Open != 1 {
 			t.Fatalf("connection lost: %+v", s)
@@ -218,9 +192,6 @@ func TestWaiterGivingUpDuringHandoff(t *testing.T) {
 // Idle connections whose server went away are found before use, so no
 // request fails on them.
 func TestStaleIdleConnectionsCheckedBeforeUse(t *testing.T) {
-	old := staleAfter
-	staleAfter = 0
-	t.Cleanup(func() { staleAfter = old })
 	srv := fleartest.NewServer(t, fleartest.Options{})
 	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 2, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
 	t.Cleanup(func() { _ = c.Close(context.Background()) })

@@ -8,7 +8,8 @@ type counters struct {
 	dialAttempts, dialFailures     uint64
 	replaced                       uint64
 	waits, queueFull               uint64
-	closed                         [reasonForced + 1]uint64
+	abandoned                      uint64
+	closed                         [numReasons]uint64
 }
 
 // Stats is a snapshot of a Client: gauges of the moment and cumulative
@@ -23,7 +24,9 @@ type Stats struct {
 	Open int
 	// Idle connections are ready for the next request.
 	Idle int
-	// InUse connections are lent to requests (or being health-checked).
+	// InUse connections are lent to requests, or out of use while the
+	// reply of a canceled request is awaited. A connection being
+	// health-checked counts as idle.
 	InUse int
 	// InFlight is the number of requests holding a connection: InUse, or
 	// with Options.Pipeline, the requests pipelined on all connections.
@@ -46,7 +49,7 @@ type Stats struct {
 	DialAttempts uint64
 	DialFailures uint64
 	// Replaced counts connections that were lost (broken, timed out,
-	// canceled mid-request, found dead while idle) and then replaced by a
+	// holding a stray reply, found dead while idle) and then replaced by a
 	// new one.
 	Replaced uint64
 	// Waits counts requests that had to queue for a connection, WaitTime
@@ -59,10 +62,15 @@ type Stats struct {
 	// Connections closed, by reason.
 	ClosedBroken   uint64 // I/O or protocol error, or the peer went away
 	ClosedTimeout  uint64 // a request's deadline passed mid-request
-	ClosedCanceled uint64 // a request's context was canceled mid-request
+	ClosedCanceled uint64 // a request's context was canceled mid-write, cutting a frame
 	ClosedResize   uint64 // the pool was shrunk
 	ClosedShutdown uint64 // closed by Close
 	ClosedForced   uint64 // closed by Close with a request in flight
+	ClosedStray    uint64 // holding data no request asked for (a stray reply)
+
+	// Abandoned counts requests canceled after they were sent: their
+	// connections stayed up, and their replies were read and discarded.
+	Abandoned uint64
 
 	// LastError is the text of the last dial error or lost connection's
 	// error ("" if none), and LastErrorTime when it happened. It never
@@ -81,8 +89,8 @@ func (c *Client) Stats() Stats {
 		State:          c.state,
 		Desired:        c.desired,
 		Open:           c.open,
-		Idle:           len(c.idle),
-		InUse:          c.open - len(c.idle),
+		Idle:           len(c.idle) + c.checking,
+		InUse:          c.open - len(c.idle) - c.checking,
 		Waiting:        c.waiters.len(),
 		Dialing:        c.dialing,
 		Requests:       k.requests,
@@ -100,6 +108,8 @@ func (c *Client) Stats() Stats {
 		ClosedResize:   k.closed[reasonResize],
 		ClosedShutdown: k.closed[reasonShutdown],
 		ClosedForced:   k.closed[reasonForced],
+		ClosedStray:    k.closed[reasonStray],
+		Abandoned:      k.abandoned,
 		LastErrorTime:  c.lastErrAt,
 	}
 	s.InFlight = s.InUse

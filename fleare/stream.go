@@ -45,7 +45,10 @@ func (c *Conn) Send(ctx context.Context, command string, args ...string) error {
 	}
 	_ = c.nc.SetWriteDeadline(requestDeadline(ctx, time.Now(), c.reqTimeout))
 	stop := c.armSide(ctx, c.nc.SetWriteDeadline)
-	err := c.write(ctx)
+	var err error
+	if n, werr := c.nc.Write(c.wbuf); werr != nil {
+		err = c.fail(ctx, "write", n > 0, werr)
+	}
 	if stop != nil && !stop() {
 		c.kill() // the interrupt may have hit the socket
 	}

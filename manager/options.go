@@ -49,6 +49,11 @@ type Options struct {
 	// HealthCheckInterval is passed to every pool (see
 	// fleare.Options.HealthCheckInterval). Default: the fleare default.
 	HealthCheckInterval time.Duration
+	// CloseSpacing is passed to every pool (see fleare.Options.CloseSpacing):
+	// the pause after each close on a server's gate. Default: the fleare
+	// default, 10ms; negative: none (for servers that do not need it, such
+	// as fleartest in benchmarks).
+	CloseSpacing time.Duration
 	// RequestObserver, when set, is called after every request made
 	// through a manager Client, with the target, the time it took and its
 	// error. It must be fast and must not block. Default nil.

@@ -79,6 +79,7 @@ func (m *Manager) poolOptions(t spec.Target, p *pool) fleare.Options {
 		MaxRetries:          t.Retry.MaxRetries,
 		RetryInterval:       t.Retry.Interval,
 		HealthCheckInterval: m.opts.HealthCheckInterval,
+		CloseSpacing:        m.opts.CloseSpacing,
 		Dialer:              m.opts.Dialer,
 		OnEvent:             func(e fleare.Event) { m.poolEvent(p, e) },
 	}

@@ -216,7 +216,7 @@ type pools []*fleare.Client
 func openPools(ctx context.Context, srv *childserver.Server, targets, size int) (io.Closer, error) {
 	var ps pools
 	for range targets {
-		c := fleare.NewClient(srv.Host, srv.Port, fleare.Options{PoolSize: size})
+		c := fleare.NewClient(srv.Host, srv.Port, fleare.Options{PoolSize: size, CloseSpacing: -1})
 		ps = append(ps, c)
 		if err := c.Connect(ctx); err != nil {
 			ps.Close()
@@ -250,7 +250,8 @@ func openManaged(ctx context.Context, srv *childserver.Server, targets, size int
 	}
 	b.Reset()
 	runtime.GC() // the YAML and parse garbage is not the connections'
-	m, err := manager.New(manager.Options{})
+	// fleartest needs no spacing between closes.
+	m, err := manager.New(manager.Options{CloseSpacing: -1})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package fleartest
 
 import (
+	"errors"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -8,12 +10,17 @@ import (
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
-// Texts of the real server's authentication failures.
+// Texts of the real server's authentication failures: no trailing newline,
+// and the reply carries no client id.
 const (
-	msgBadCredentials = "ConnectionFailed: The username or password you entered is incorrect. Please try again with valid credentials.\n"
-	msgNeedsUser      = "ConnectionFailed: Username and password must be provided\n"
-	msgAuthDisabled   = "ConnectionFailed: authentication is disabled on this server; connect without a username and password\n"
-	msgBadAuthFrame   = "ConnectionFailed: invalid authentication request\n"
+	msgBadCredentials = "ConnectionFailed: The username or password you entered is incorrect. Please try again with valid credentials."
+	msgNeedsUser      = "ConnectionFailed: failed to authenticate, please ensure your username and password are provided"
+	msgBadArgs        = "ConnectionFailed: invalid arguments"
+	msgBadAuthFrame   = "ConnectionFailed: invalid data format"
+	msgEmptyAuthFrame = "ConnectionFailed: invalid authentication data provided"
+	// msgAuthDisabled is this server's own text: the real server's for
+	// credentials sent to a server without auth was not recorded.
+	msgAuthDisabled = "ConnectionFailed: authentication is disabled on this server; connect without a username and password"
 )
 
 // handshake reads the first frame as the authentication request, whatever
@@ -22,9 +29,7 @@ const (
 func (s *Server) handshake(sc *serverConn) bool {
 	user, msg, ok := s.authenticate(sc)
 	s.mu.Lock()
-	if s.opts.Strict {
-		s.handshaking = false // before the reply: the client may dial again at once
-	}
+	s.endHandshakeLocked(sc) // before the reply: the client may dial again at once
 	if ok {
 		sc.user = user
 		sc.authed = true
@@ -34,11 +39,11 @@ func (s *Server) handshake(sc *serverConn) bool {
 	s.mu.Unlock()
 	switch {
 	case ok:
-		if s.writeResponse(sc, &wire.Response{ClientId: sc.id, Status: "Ok", Result: []byte("Connected")}) == nil {
+		if s.writeReply(sc, &wire.Response{ClientId: sc.id, Status: "Ok", Result: []byte("Connected")}) == nil {
 			return true
 		}
 	case msg != "":
-		_ = s.writeResponse(sc, &wire.Response{ClientId: sc.id, Status: "Error", Result: []byte(msg)})
+		_ = s.writeReply(sc, &wire.Response{Status: "Error", Result: []byte(msg)})
 	}
 	s.drop(sc)
 	return false
@@ -48,29 +53,46 @@ func (s *Server) handshake(sc *serverConn) bool {
 // there is nobody to answer.
 func (s *Server) authenticate(sc *serverConn) (user, msg string, ok bool) {
 	body, err := wire.ReadFrame(sc.br, nil)
+	if fe := (*wire.FrameError)(nil); errors.As(err, &fe) && fe.Len == 0 {
+		return "", msgEmptyAuthFrame, false
+	}
 	if err != nil {
+		s.clientLeft(sc)
 		return "", "", false
 	}
 	if s.stall.Load() {
 		_, _ = sc.br.Discard(1 << 62) // never answer; wait for either side to close
+		s.clientLeft(sc)
+		return "", "", false
+	}
+	if s.takeDropAuth() {
 		return "", "", false
 	}
 	var cmd wire.Command
 	if err := proto.Unmarshal(body, &cmd); err != nil {
 		return "", msgBadAuthFrame, false
 	}
-	args := cmd.GetArgs()
 	s.mu.Lock()
 	users := s.users
 	s.mu.Unlock()
+	return checkCredentials(users, cmd.GetArgs(), s.failAuth.Load())
+}
+
+// checkCredentials answers an auth frame's arguments as the real server
+// does.
+func checkCredentials(users map[string]string, args []string, fail bool) (user, msg string, ok bool) {
 	switch {
-	case s.failAuth.Load():
+	case fail:
 		return "", msgBadCredentials, false
 	case users == nil && len(args) != 0:
 		return "", msgAuthDisabled, false
 	case users == nil:
 		return "", "", true
+	case len(args) == 0:
+		return "", msgNeedsUser, false
 	case len(args) != 2:
+		return "", msgBadArgs, false
+	case args[0] == "" || args[1] == "":
 		return "", msgNeedsUser, false
 	}
 	if pw, found := users[args[0]]; !found || pw != args[1] {
@@ -89,8 +111,12 @@ func (s *Server) serve(sc *serverConn) {
 		resp wire.Response
 	)
 	for {
-		body, err := wire.ReadFrame(sc.br, buf)
+		body, err := s.nextRequest(sc, buf)
 		if err != nil {
+			var fe *wire.FrameError
+			if !errors.As(err, &fe) {
+				s.clientLeft(sc)
+			}
 			return // end of stream, I/O error, or an invalid length: drop it
 		}
 		buf = body
@@ -98,36 +124,46 @@ func (s *Server) serve(sc *serverConn) {
 			return
 		}
 		resp.Reset()
-		resp.ClientId = sc.id
 		if err := proto.Unmarshal(body, &cmd); err != nil {
-			resp.Status, resp.Result = "Error", []byte("invalid command format: "+err.Error()+"\n")
-		} else if st, res, ok := s.pubsub(sc, &cmd); ok {
-			resp.Status, resp.Result = st, res // Status "": no reply
-		} else {
-			resp.Status, resp.Result = s.exec(sc, &cmd)
+			resp.ClientId, resp.Status, resp.Result = sc.id, "Error", []byte(invalidCommand(err))
+		} else if !s.exec(sc, &cmd, &resp) {
+			return // the server crashed
 		}
 		s.requests.Add(1)
-		if err := s.answer(sc, &resp); err != nil {
+		if resp.Status == "" {
+			continue // SUBSCRIBE and UNSUBSCRIBE are not answered
+		}
+		if err := s.reply(sc, &resp); err != nil {
 			return
 		}
 	}
 }
 
-// answer buffers r, unless its Status is empty (a command the server does
-// not answer), and flushes once no request is left buffered. Publishers
-// write to the connection too, hence the lock.
-func (s *Server) answer(sc *serverConn, r *wire.Response) error {
-	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
-	if r.Status != "" {
-		if err := s.bufferResponse(sc, r); err != nil {
-			return err
-		}
-	}
+// invalidCommand is the text of the reply to a frame that is not a
+// Command. The protobuf library sometimes writes a no-break space after
+// "proto:" (so that nobody depends on its texts); the real server's reply
+// has a plain space.
+func invalidCommand(err error) string {
+	return "invalid command format: " + strings.ReplaceAll(err.Error(), "\u00a0", " ") + "\n"
+}
+
+// nextRequest waits for the next request frame, marking the connection
+// idle (for WriteStray) while the server has answered all it read.
+func (s *Server) nextRequest(sc *serverConn, buf []byte) ([]byte, error) {
 	if sc.br.Buffered() == 0 {
-		return sc.bw.Flush()
+		sc.wmu.Lock()
+		sc.idle = true
+		sc.wmu.Unlock()
 	}
-	return nil
+	body, err := wire.ReadFrame(sc.br, buf)
+	sc.wmu.Lock()
+	sc.idle = false
+	strayed := sc.strayed
+	sc.wmu.Unlock()
+	if err == nil && strayed {
+		s.afterStry.Add(1)
+	}
+	return body, err
 }
 
 // delay waits for the configured latency, reporting false if the
@@ -147,18 +183,49 @@ func (s *Server) delay(sc *serverConn) bool {
 	}
 }
 
-func (s *Server) bufferResponse(sc *serverConn, r *wire.Response) error {
-	b, err := wire.AppendFrame(sc.bw.AvailableBuffer(), r)
+// reply buffers a command's reply, followed by a copy of it when
+// StrayAfterNextReply asked for one, and flushes once no request is left
+// to read.
+func (s *Server) reply(sc *serverConn, r *wire.Response) error {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	frame, err := sc.bufferLocked(r)
 	if err != nil {
 		return err
 	}
-	_, err = sc.bw.Write(b)
-	return err
+	sc.lastReply = append(sc.lastReply[:0], frame...)
+	if s.strayNext.CompareAndSwap(true, false) {
+		if _, err := sc.bw.Write(sc.lastReply); err != nil {
+			return err
+		}
+		sc.strayed = true
+		s.mu.Lock()
+		s.signalLocked()
+		s.mu.Unlock()
+	}
+	if sc.br.Buffered() == 0 {
+		return sc.bw.Flush()
+	}
+	return nil
 }
 
-func (s *Server) writeResponse(sc *serverConn, r *wire.Response) error {
-	if err := s.bufferResponse(sc, r); err != nil {
+// writeReply writes one reply at once (auth replies and pushes).
+func (s *Server) writeReply(sc *serverConn, r *wire.Response) error {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if _, err := sc.bufferLocked(r); err != nil {
 		return err
 	}
 	return sc.bw.Flush()
+}
+
+// bufferLocked encodes r into the connection's write buffer and returns
+// its frame, valid until the next write. sc.wmu is held.
+func (sc *serverConn) bufferLocked(r *wire.Response) ([]byte, error) {
+	frame, err := wire.AppendFrame(sc.bw.AvailableBuffer(), r)
+	if err != nil {
+		return nil, err
+	}
+	_, err = sc.bw.Write(frame)
+	return frame, err
 }

@@ -2,105 +2,106 @@ package fleartest
 
 import (
 	"encoding/json"
-	"strings"
+	"sync"
 
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
-// Pub/sub as the real server does it: SUBSCRIBE and UNSUBSCRIBE get no
-// reply; PUBLISH is answered "Ok" with an empty result, and every connection
-// subscribed to the channel receives a push, a Response whose topic is the
-// channel, whose result is the message (JSON-quoted unless it is valid JSON)
-// and whose client id is the subscriber's. Pushes interleave with the
-// replies to the subscriber's own commands.
-
-const errPublishArgs = "missing topic or message for publish" // no trailing newline, as on the real server
-
-// pubsub runs SUBSCRIBE, UNSUBSCRIBE and PUBLISH. ok is false for any other
-// command; an empty status means no reply. UNSUBSCRIBE without a channel
-// leaves every channel (the transcript of the real server does not cover
-// that case).
-func (s *Server) pubsub(sc *serverConn, cmd *wire.Command) (status string, result []byte, ok bool) {
-	args := cmd.GetArgs()
-	switch strings.ToUpper(cmd.GetCommand()) {
-	case "SUBSCRIBE":
-		s.mu.Lock()
-		for _, ch := range args {
-			s.subscribeLocked(sc, ch)
-		}
-		s.signalLocked()
-		s.mu.Unlock()
-		return "", nil, true
-	case "UNSUBSCRIBE":
-		s.mu.Lock()
-		s.unsubscribeLocked(sc, args)
-		s.signalLocked()
-		s.mu.Unlock()
-		return "", nil, true
-	case "PUBLISH":
-		if len(args) != 2 {
-			return "Error", []byte(errPublishArgs), true
-		}
-		s.publish(args[0], args[1])
-		return "Ok", nil, true
-	}
-	return "", nil, false
+// pubsub holds the channel subscriptions, as the real server serves them:
+// SUBSCRIBE and UNSUBSCRIBE get no reply; a PUBLISH is answered "Ok" and
+// pushed to each subscriber as a reply whose topic is the channel, the
+// message JSON-quoted unless it is valid JSON; pushes may arrive between a
+// command and its reply on a subscribed connection.
+type pubsub struct {
+	mu   sync.Mutex
+	subs map[string]map[*serverConn]struct{} // guarded by mu: channel -> subscribers
 }
 
-func (s *Server) subscribeLocked(sc *serverConn, ch string) {
-	if s.topics == nil {
-		s.topics = make(map[string]map[*serverConn]struct{})
+func newPubsub() *pubsub { return &pubsub{subs: make(map[string]map[*serverConn]struct{})} }
+
+func (p *pubsub) subscribe(sc *serverConn, channels []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ch := range channels {
+		if p.subs[ch] == nil {
+			p.subs[ch] = make(map[*serverConn]struct{})
+		}
+		p.subs[ch][sc] = struct{}{}
 	}
-	if s.topics[ch] == nil {
-		s.topics[ch] = make(map[*serverConn]struct{})
-	}
-	s.topics[ch][sc] = struct{}{}
-	if sc.topics == nil {
-		sc.topics = make(map[string]struct{})
-	}
-	sc.topics[ch] = struct{}{}
 }
 
-// unsubscribeLocked removes sc from the channels given, or from all of
-// them when there are none.
-func (s *Server) unsubscribeLocked(sc *serverConn, chans []string) {
-	if len(chans) == 0 {
-		for ch := range sc.topics {
-			chans = append(chans, ch)
-		}
+// unsubscribe removes sc from channels, or from every channel when none
+// is named (the transcript of the real server does not cover that case).
+func (p *pubsub) unsubscribe(sc *serverConn, channels []string) {
+	if len(channels) == 0 {
+		p.unsubscribeAll(sc)
+		return
 	}
-	for _, ch := range chans {
-		delete(sc.topics, ch)
-		delete(s.topics[ch], sc)
-		if len(s.topics[ch]) == 0 {
-			delete(s.topics, ch)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ch := range channels {
+		delete(p.subs[ch], sc)
+		if len(p.subs[ch]) == 0 {
+			delete(p.subs, ch)
 		}
 	}
 }
 
-// publish pushes msg to every subscriber of ch.
-func (s *Server) publish(ch, msg string) {
-	s.mu.Lock()
-	subs := make([]*serverConn, 0, len(s.topics[ch]))
-	for sc := range s.topics[ch] {
-		subs = append(subs, sc)
+func (p *pubsub) unsubscribeAll(sc *serverConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ch, set := range p.subs {
+		delete(set, sc)
+		if len(set) == 0 {
+			delete(p.subs, ch)
+		}
 	}
-	s.mu.Unlock()
-	result := []byte(msg)
-	if !json.Valid(result) {
-		result, _ = json.Marshal(msg) // a string always marshals
+}
+
+func (p *pubsub) subscribers(ch string) []*serverConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*serverConn, 0, len(p.subs[ch]))
+	for sc := range p.subs[ch] {
+		out = append(out, sc)
 	}
-	for _, sc := range subs {
-		sc.wmu.Lock()
-		_ = s.writeResponse(sc, &wire.Response{ClientId: sc.id, Topic: ch, Status: "Ok", Result: result})
-		sc.wmu.Unlock()
-	}
+	return out
+}
+
+// count returns the number of subscribers of ch.
+func (p *pubsub) count(ch string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.subs[ch])
 }
 
 // Subscribers returns the number of connections subscribed to ch. Wait
 // sees it change.
-func (s *Server) Subscribers(ch string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.topics[ch])
+func (s *Server) Subscribers(ch string) int { return s.subs.count(ch) }
+
+func cmdSubscribe(s *Server, sc *serverConn, args []string) result {
+	s.subs.subscribe(sc, args)
+	s.signal()
+	return result{silent: true}
+}
+
+func cmdUnsubscribe(s *Server, sc *serverConn, args []string) result {
+	s.subs.unsubscribe(sc, args)
+	s.signal()
+	return result{silent: true}
+}
+
+func cmdPublish(s *Server, _ *serverConn, args []string) result {
+	if len(args) != 2 {
+		return result{err: errPublishArgs, bare: true}
+	}
+	msg := args[1]
+	if !json.Valid([]byte(msg)) {
+		b, _ := json.Marshal(msg)
+		msg = string(b)
+	}
+	for _, sub := range s.subs.subscribers(args[0]) {
+		_ = s.writeReply(sub, &wire.Response{ClientId: sub.id, Topic: args[0], Status: "Ok", Result: []byte(msg)})
+	}
+	return ok("")
 }

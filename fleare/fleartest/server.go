@@ -13,8 +13,15 @@ import (
 	"time"
 )
 
+// DefaultDisconnectWindow is how close together two client disconnects
+// (or a disconnect and a handshake) must be seen for Overlaps to count
+// them. The real server survived closes 5-20ms apart and crashed on
+// back-to-back ones.
+const DefaultDisconnectWindow = time.Millisecond
+
 // Options configure a Server. The zero value is a server without auth on
-// 127.0.0.1 and a free port, accepting connections concurrently.
+// 127.0.0.1 and a free port, accepting connections concurrently, faithful
+// to the real server in its replies.
 type Options struct {
 	// Addr is the address to listen on. Default "127.0.0.1:0" (a free port).
 	Addr string
@@ -29,42 +36,66 @@ type Options struct {
 	SerialAccept bool
 	// Strict models the real server's edge-triggered listener: a connection
 	// that arrives while another one's handshake is in progress is stranded,
-	// accepted but never answered (see Stranded). A pool that dials in
-	// parallel is caught by it. Handshakes run one at a time. Default false.
+	// accepted but never answered, and from then on the listener is wedged:
+	// every later connection is stranded too, until Stop and Restart (see
+	// Stranded and Wedged). A client that dials in parallel is caught by
+	// it. Default false.
 	Strict bool
 	// Latency delays every command reply (not the auth reply). Default 0;
 	// change it live with SetLatency.
 	Latency time.Duration
+	// DisconnectWindow is how close together client disconnects, or a
+	// disconnect and a handshake, count as overlapping (see Overlaps).
+	// Default DefaultDisconnectWindow (1ms).
+	DisconnectWindow time.Duration
+	// CrashOnMissingKey makes STR.GET and NUM.GET of a key that does not
+	// exist crash the server, as they crash the real one: the listener and
+	// every connection close at once, without replies, until Restart (see
+	// Crashed). Default false: they answer "Ok" with an empty result, as the
+	// server's documentation says they should.
+	CrashOnMissingKey bool
+	// ExactExists makes EXISTS count past 127 keys. Default false: it counts
+	// in 8 signed bits as the real server does (200 existing keys answer
+	// -56).
+	ExactExists bool
 }
 
 // Server is an in-process Fleare server for tests and demos. Its methods are
 // safe for concurrent use.
 type Server struct {
-	opts Options
-	addr string // host:port, fixed by the first listen and kept by Restart
+	opts   Options
+	addr   string // host:port, fixed by the first listen and kept by Restart
+	window time.Duration
 
-	refuse   atomic.Bool
-	stall    atomic.Bool
-	failAuth atomic.Bool
-	latency  atomic.Int64
-	requests atomic.Uint64
+	refuse    atomic.Bool
+	stall     atomic.Bool
+	failAuth  atomic.Bool
+	dropAuths atomic.Int64
+	strayNext atomic.Bool
+	latency   atomic.Int64
+	requests  atomic.Uint64
+	afterStry atomic.Uint64
 
 	data *store
+	subs *pubsub
 	wg   sync.WaitGroup // accept loop and connection goroutines
 
 	mu sync.Mutex
 	// Guarded by mu.
-	ln          net.Listener // nil while stopped
-	closed      bool
-	users       map[string]string
-	conns       map[*serverConn]struct{}
-	authed      int
-	accepted    uint64
-	stranded    uint64
-	handshaking bool // Strict: a handshake is in progress
-	nextID      int
-	topics      map[string]map[*serverConn]struct{} // pub/sub channels and their subscribers
-	changed     chan struct{}
+	ln       net.Listener // nil while stopped or crashed
+	closed   bool
+	crashed  bool
+	wedged   bool // Strict: a handshake was stranded; cleared by Restart
+	users    map[string]string
+	conns    map[*serverConn]struct{}
+	authed   int
+	accepted uint64
+	stranded uint64
+	hs       int       // handshakes in progress
+	lastDisc time.Time // when the last client disconnect was seen
+	overlaps Overlaps
+	nextID   int
+	changed  chan struct{}
 }
 
 // Start starts a server and returns once it is listening. Stop or Close it
@@ -72,10 +103,15 @@ type Server struct {
 func Start(o Options) (*Server, error) {
 	s := &Server{
 		opts:    o,
+		window:  o.DisconnectWindow,
 		data:    newStore(),
+		subs:    newPubsub(),
 		users:   copyUsers(o.Users),
 		conns:   make(map[*serverConn]struct{}),
 		changed: make(chan struct{}),
+	}
+	if s.window <= 0 {
+		s.window = DefaultDisconnectWindow
 	}
 	s.latency.Store(int64(o.Latency))
 	addr := o.Addr
@@ -116,6 +152,7 @@ func copyUsers(u map[string]string) map[string]string {
 func (s *Server) serveListener(ln net.Listener) {
 	s.mu.Lock()
 	s.ln = ln
+	s.crashed, s.wedged = false, false
 	s.signalLocked()
 	s.mu.Unlock()
 	s.wg.Go(func() { s.acceptLoop(ln) })
@@ -155,46 +192,21 @@ func (s *Server) Accepted() uint64 {
 }
 
 // Stranded returns the number of connections Strict mode stranded because
-// they arrived during another connection's handshake.
+// they arrived during another connection's handshake or on a wedged
+// listener.
 func (s *Server) Stranded() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stranded
 }
 
-// SetLatency delays every command reply by d from now on.
-func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
-
-// RefuseNew makes the server close new connections as soon as they are
-// accepted (clients see the connection reset or closed during auth).
-func (s *Server) RefuseNew(on bool) { s.refuse.Store(on) }
-
-// StallNew makes the server accept new connections and never answer their
-// auth frame: a hung server. The connections stay open until the client
-// closes them or the server stops; in SerialAccept or Strict mode each one
-// also blocks the handshakes behind it, as on the real server.
-func (s *Server) StallNew(on bool) { s.stall.Store(on) }
-
-// FailAuth makes every new authentication fail, whatever the credentials.
-func (s *Server) FailAuth(on bool) { s.failAuth.Store(on) }
-
-// SetUsers replaces the users for new authentications (existing connections
-// stay authenticated). An empty map turns auth off.
-func (s *Server) SetUsers(users map[string]string) {
-	s.mu.Lock()
-	s.users = copyUsers(users)
-	s.mu.Unlock()
-}
-
-// CloseClientConnections closes every client connection (authenticated,
-// handshaking, stalled or stranded) without a goodbye. The server keeps
-// listening.
-func (s *Server) CloseClientConnections() {
+// Wedged reports whether Strict mode's listener is wedged: a handshake was
+// stranded, and every connection since has been, as on the real server.
+// Stop and Restart clear it.
+func (s *Server) Wedged() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for sc := range s.conns {
-		sc.kill()
-	}
+	return s.wedged
 }
 
 // Stop closes the listener and every connection, and waits for the
@@ -202,6 +214,13 @@ func (s *Server) CloseClientConnections() {
 // address.
 func (s *Server) Stop() {
 	s.mu.Lock()
+	s.shutLocked()
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// shutLocked closes the listener and every connection.
+func (s *Server) shutLocked() {
 	if s.ln != nil {
 		_ = s.ln.Close()
 		s.ln = nil
@@ -209,11 +228,10 @@ func (s *Server) Stop() {
 	for sc := range s.conns {
 		sc.kill()
 	}
-	s.mu.Unlock()
-	s.wg.Wait()
 }
 
-// Restart listens again on the address of the first start, after Stop.
+// Restart listens again on the address of the first start, after Stop or
+// a crash.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	running, closed := s.ln != nil, s.closed
@@ -252,8 +270,8 @@ func (s *Server) WaitConns(ctx context.Context, n int) error {
 
 // Wait waits until cond returns true, or ctx ends. cond is evaluated at
 // once and again whenever a connection is accepted, authenticated, stranded
-// or closed, or the server stops or restarts; it may call the Server's
-// methods.
+// or closed, a stray frame is written, or the server stops, crashes or
+// restarts; it may call the Server's methods.
 func (s *Server) Wait(ctx context.Context, cond func() bool) error {
 	for {
 		s.mu.Lock()
@@ -275,6 +293,13 @@ func (s *Server) signalLocked() {
 	s.changed = make(chan struct{})
 }
 
+// signal wakes Wait.
+func (s *Server) signal() {
+	s.mu.Lock()
+	s.signalLocked()
+	s.mu.Unlock()
+}
+
 func (s *Server) acceptLoop(ln net.Listener) {
 	for {
 		nc, err := ln.Accept()
@@ -284,15 +309,13 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			}
 			continue // a transient accept error: keep serving
 		}
-		sc := s.track(nc)
-		if sc == nil {
-			continue
-		}
+		sc, strand := s.track(nc)
 		switch {
+		case sc == nil:
 		case s.refuse.Load():
 			s.drop(sc)
-		case s.opts.Strict:
-			s.strictAccept(sc)
+		case strand:
+			s.wg.Go(func() { s.strand(sc) })
 		case s.opts.SerialAccept:
 			if s.handshake(sc) {
 				s.wg.Go(func() { s.serve(sc) })
@@ -307,55 +330,53 @@ func (s *Server) acceptLoop(ln net.Listener) {
 	}
 }
 
-// strictAccept starts a handshake, or strands the connection when one is
-// already in progress.
-func (s *Server) strictAccept(sc *serverConn) {
-	s.mu.Lock()
-	busy := s.handshaking
-	if busy {
-		s.stranded++
-		s.signalLocked()
-	} else {
-		s.handshaking = true
-	}
-	s.mu.Unlock()
-	if busy {
-		s.wg.Go(func() { s.strand(sc) })
-		return
-	}
-	s.wg.Go(func() {
-		if s.handshake(sc) {
-			s.serve(sc)
-		}
-	})
-}
-
 // track registers an accepted connection, or closes it if the server is
-// stopping.
-func (s *Server) track(nc net.Conn) *serverConn {
+// stopping, and starts its handshake: strand reports that Strict mode
+// strands it instead (another handshake is in progress, or the listener
+// is wedged). A handshake starting during another, or just after a client
+// disconnect, counts in Overlaps.
+func (s *Server) track(nc net.Conn) (sc *serverConn, strand bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ln == nil {
 		_ = nc.Close()
-		return nil
+		return nil, false
 	}
 	s.accepted++
 	s.nextID++
-	sc := newServerConn(nc, s.nextID)
+	sc = newServerConn(nc, s.nextID)
 	s.conns[sc] = struct{}{}
 	s.signalLocked()
-	return sc
+	if s.refuse.Load() {
+		return sc, false
+	}
+	now := time.Now()
+	if s.hs > 0 {
+		s.overlaps.Handshakes++
+	}
+	if now.Sub(s.lastDisc) < s.window {
+		s.overlaps.DisconnectsDuringHandshake++
+	}
+	if s.opts.Strict && (s.hs > 0 || s.wedged) {
+		s.stranded++
+		s.wedged = true
+		return sc, true
+	}
+	s.hs++
+	sc.handshaking = true
+	return sc, false
 }
 
 // drop closes a connection and forgets it.
 func (s *Server) drop(sc *serverConn) {
 	sc.kill()
+	s.subs.unsubscribeAll(sc)
 	s.mu.Lock()
 	delete(s.conns, sc)
-	s.unsubscribeLocked(sc, nil)
 	if sc.authed {
 		s.authed--
 	}
+	s.endHandshakeLocked(sc)
 	s.signalLocked()
 	s.mu.Unlock()
 }
@@ -364,22 +385,29 @@ func (s *Server) drop(sc *serverConn) {
 // or the server closes it.
 func (s *Server) strand(sc *serverConn) {
 	_, _ = sc.br.Discard(1 << 62)
+	s.clientLeft(sc)
 	s.drop(sc)
 }
 
 // serverConn is one client connection.
 type serverConn struct {
 	nc        net.Conn
-	br        *bufio.Reader
-	bw        *bufio.Writer
+	br        *bufio.Reader // owned by the connection's goroutine
 	id        string
 	user      string
 	createdAt time.Time
 	dead      chan struct{} // closed by kill
 	once      sync.Once
-	authed    bool                // guarded by Server.mu
-	topics    map[string]struct{} // guarded by Server.mu: channels subscribed to
-	wmu       sync.Mutex          // guards bw once authenticated: publishers write too
+
+	wmu       sync.Mutex // guards bw and the fields below it
+	bw        *bufio.Writer
+	idle      bool   // the server has answered everything it read and waits for more
+	lastReply []byte // the last reply frame written, for WriteStray
+	strayed   bool   // a stray frame was written: requests read after it are counted
+
+	// Guarded by Server.mu.
+	authed      bool
+	handshaking bool
 }
 
 func newServerConn(nc net.Conn, n int) *serverConn {
@@ -398,4 +426,14 @@ func (sc *serverConn) kill() {
 		close(sc.dead)
 		_ = sc.nc.Close()
 	})
+}
+
+// killedByServer reports whether the server closed the connection itself.
+func (sc *serverConn) killedByServer() bool {
+	select {
+	case <-sc.dead:
+		return true
+	default:
+		return false
+	}
 }

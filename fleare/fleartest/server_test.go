@@ -109,7 +109,7 @@ func TestCommands(t *testing.T) {
 		{"GET", []string{"missing"}, "Ok", ""},
 		{"SET", []string{"doc", `{"a":{"b":42,"c":"x"}}`}, "Ok", ""},
 		{"GET", []string{"doc", "a.b"}, "Ok", "42"},
-		{"GET", []string{"doc", "a.c"}, "Ok", "x"},
+		{"GET", []string{"doc", "a.c"}, "Ok", `"x"`},
 		{"Exists", []string{"k", "doc", "missing"}, "Ok", "2"},
 		{"DELETE", []string{"k"}, "Ok", ""},
 		{"EXISTS", []string{"k"}, "Ok", "0"},
@@ -386,8 +386,10 @@ func TestSerialAcceptSilentClientBlocks(t *testing.T) {
 	}
 }
 
-// Strict mode strands a connection that arrives during another handshake.
-func TestStrictStrandsConcurrentHandshake(t *testing.T) {
+// Strict mode strands a connection that arrives during another handshake,
+// and from then on the listener is wedged, as the real server's is: later
+// connections are stranded too, even one after another, until Restart.
+func TestStrictStrandsAndWedges(t *testing.T) {
 	s := NewServer(t, Options{Strict: true})
 	first := dialRaw(t, s) // handshake in progress: the server waits for its auth frame
 	if err := s.Wait(ctxT(t), func() bool { return s.Accepted() == 1 }); err != nil {
@@ -405,13 +407,41 @@ func TestStrictStrandsConcurrentHandshake(t *testing.T) {
 	if _, err := second.recv(); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("stranded connection answered: %v", err)
 	}
-	// One after another works.
-	third := dialRaw(t, s)
-	if st, _ := third.call("auth"); st != "Ok" {
-		t.Fatal("sequential handshake failed")
+	if !s.Wedged() || s.Overlaps().Handshakes != 1 {
+		t.Fatalf("wedged %v, overlaps %+v", s.Wedged(), s.Overlaps())
 	}
-	if s.Conns() != 2 || s.Stranded() != 1 {
-		t.Fatalf("Conns() = %d, Stranded() = %d", s.Conns(), s.Stranded())
+	// One after another no longer helps: the listener is wedged.
+	third := dialRaw(t, s)
+	third.send("auth")
+	if err := s.Wait(ctxT(t), func() bool { return s.Stranded() == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	if s.Conns() != 1 {
+		t.Fatalf("Conns() = %d on a wedged listener", s.Conns())
+	}
+	// Until a restart.
+	s.Stop()
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Wedged() {
+		t.Fatal("still wedged after Restart")
+	}
+	if st, _ := dialRaw(t, s).call("auth"); st != "Ok" {
+		t.Fatal("handshake after Restart failed")
+	}
+}
+
+// Handshakes one after another on a strict server are all answered.
+func TestStrictSequentialHandshakes(t *testing.T) {
+	s := NewServer(t, Options{Strict: true})
+	for range 5 {
+		if st, _ := dialRaw(t, s).call("auth"); st != "Ok" {
+			t.Fatal("sequential handshake failed")
+		}
+	}
+	if s.Stranded() != 0 || s.Wedged() || s.Overlaps() != (Overlaps{}) {
+		t.Fatalf("stranded %d, wedged %v, overlaps %+v", s.Stranded(), s.Wedged(), s.Overlaps())
 	}
 }
 

@@ -1,0 +1,40 @@
+package fleare
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ErrUnsafeCommand is matched by the error of a request refused because its
+// command can kill the Fleare server (see UnsafeCommands). Nothing was
+// sent. Options.AllowUnsafeCommands turns the guard off.
+var ErrUnsafeCommand = errors.New("fleare: command refused: it can kill the server")
+
+// unsafeCommands is the one list of commands the guard refuses. STR.GET and
+// NUM.GET of a key that does not exist dereference a missing value and
+// crash the real server (v1.x), for every client; GET of a missing key is a
+// safe "Ok" with an empty result.
+var unsafeCommands = [...]string{"STR.GET", "NUM.GET"}
+
+// UnsafeCommands returns the commands that can kill the Fleare server
+// whatever their arguments (STR.GET and NUM.GET: a missing key crashes
+// it), in upper case. Do, Exec and Pipeline refuse them unless
+// Options.AllowUnsafeCommands is set; a proxy can refuse them with the same
+// list. Client.StrGet and Client.NumGet are safe replacements.
+func UnsafeCommands() []string { return slices.Clone(unsafeCommands[:]) }
+
+// IsUnsafe reports whether command, in any case, is one of UnsafeCommands.
+func IsUnsafe(command string) bool {
+	for _, u := range unsafeCommands {
+		if len(command) == len(u) && strings.EqualFold(command, u) {
+			return true
+		}
+	}
+	return false
+}
+
+func unsafeError(command string) error {
+	return fmt.Errorf("%w: %s of a missing key crashes the Fleare server; use StrGet or NumGet, or set Options.AllowUnsafeCommands", ErrUnsafeCommand, command)
+}
