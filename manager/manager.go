@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,8 +133,9 @@ func (m *Manager) Apply(ctx context.Context, cfg *spec.Config) (Result, error) {
 // it.
 func (m *Manager) Plan(cfg *spec.Config) reconcile.Plan {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return reconcile.Diff(cfg, m.stateLocked())
+	cur := m.config
+	m.mu.Unlock()
+	return reconcile.Diff(cfg, cur)
 }
 
 // Config returns the configuration last accepted, or nil if none.
@@ -180,7 +180,7 @@ func (m *Manager) applyHeld(ctx context.Context, cfg *spec.Config, source string
 		return Result{}, errors.New("manager: apply: nil configuration")
 	}
 	m.mu.Lock()
-	plan := reconcile.Diff(cfg, m.stateLocked())
+	plan := reconcile.Diff(cfg, m.config)
 	gen := m.gen.Load()
 	if !plan.Empty() {
 		gen = m.gen.Add(1)
@@ -248,18 +248,6 @@ func (m *Manager) recordLocked(r Reload) {
 	case ReloadUnchanged:
 		m.reloads.Unchanged++
 	}
-}
-
-// stateLocked returns what runs, for reconcile: each target with the spec it
-// converges to. Pools still draining are left out: a target that reappears
-// while its old pool drains gets a new pool.
-func (m *Manager) stateLocked() reconcile.State {
-	s := reconcile.State{Targets: make([]reconcile.Running, 0, len(m.targets))}
-	for _, t := range m.targets {
-		s.Targets = append(s.Targets, reconcile.Running{Target: t.spec})
-	}
-	sort.Slice(s.Targets, func(i, j int) bool { return s.Targets[i].Target.Name < s.Targets[j].Target.Name })
-	return s
 }
 
 // execute runs plan's actions: creates and replaces first, concurrently
@@ -330,7 +318,7 @@ func (m *Manager) replace(ctx context.Context, a reconcile.Action) error {
 	m.mu.Lock()
 	t := m.targets[a.Name]
 	stale := t.pending
-	r := &replacement{old: t.spec, switched: make(chan struct{})}
+	r := &replacement{changes: changeLines(a.Changes), switched: make(chan struct{})}
 	t.pending, t.spec, t.lastChange = r, a.Desired, time.Now()
 	// The pool is made under mu so that its filler cannot switch before
 	// t.pending is set.
@@ -359,7 +347,7 @@ func (m *Manager) switchTo(t *target, r *replacement) {
 	m.mu.Unlock()
 	close(r.switched)
 	m.emit(Event{Type: EventTargetReplaced, Target: t.name, Endpoint: r.pool.endpoint(), Generation: m.gen.Load(),
-		Old: old.endpoint(), New: r.pool.endpoint(), Changes: changeLines(r.old, r.pool.spec)})
+		Old: old.endpoint(), New: r.pool.endpoint(), Changes: r.changes})
 	m.retire(old, "replaced")
 }
 
@@ -382,7 +370,7 @@ func (m *Manager) update(ctx context.Context, a reconcile.Action) error {
 	}
 	p.drain.Store(int64(a.Desired.Timeouts.Drain))
 	e := Event{Type: EventTargetUpdated, Target: a.Name, Endpoint: p.endpoint(), Generation: m.gen.Load(),
-		Changes: changeLines(a.Current, a.Desired)}
+		Changes: changeLines(a.Changes)}
 	if a.Kind == reconcile.Resize {
 		e.Type, e.Changes = EventTargetResized, nil
 		e.Old, e.New = fmt.Sprint(a.Current.Pool.Size), fmt.Sprint(a.Desired.Pool.Size)
@@ -409,19 +397,15 @@ func (m *Manager) delete(a reconcile.Action) {
 	m.retireLater(p, "deleted")
 }
 
-// changeLines describes what differs between two specs, secrets masked.
-func changeLines(old, new spec.Target) []string {
-	plan := reconcile.Diff(&spec.Config{Targets: []spec.Target{new}},
-		reconcile.State{Targets: []reconcile.Running{{Target: old}}})
+// changeLines describes a plan's changes for an event, secrets masked.
+func changeLines(cs []reconcile.Change) []string {
 	var out []string
-	for _, a := range plan.Actions {
-		for _, c := range a.Changes {
-			if c.Sensitive {
-				out = append(out, c.Path+" changed")
-				continue
-			}
-			out = append(out, fmt.Sprintf("%s %s → %s", c.Path, c.Old, c.New))
+	for _, c := range cs {
+		if c.Sensitive {
+			out = append(out, c.Path+" changed")
+			continue
 		}
+		out = append(out, fmt.Sprintf("%s %s → %s", c.Path, c.Old, c.New))
 	}
 	return out
 }

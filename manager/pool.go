@@ -28,7 +28,7 @@ type target struct {
 // replacement is the new half of a make-before-break replace.
 type replacement struct {
 	pool     *pool
-	old      spec.Target   // the spec of the pool being replaced, for the event
+	changes  []string      // what the replace changes, for the event
 	switched chan struct{} // closed once pool serves the target
 }
 

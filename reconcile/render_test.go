@@ -29,7 +29,7 @@ func goldenPlan() Plan {
 		tgt("sessions", host("sessions.internal"), size(8)),
 		tgt("users", func(t *spec.Target) { t.Username = "" }),
 	)
-	actual := live(
+	actual := cfg(
 		tgt("billing", func(t *spec.Target) { t.Host = "10.0.0.7"; t.Username = "root"; t.Password = spec.NewSecret(secretA) }, size(4)),
 		tgt("jobs", request(2*time.Second)),
 		tgt("legacy", host("10.0.0.6"), size(4)),

@@ -62,7 +62,7 @@
 //		return err
 //	}
 //	for _, t := range cfg.Targets {
-//		fmt.Println(t.Name, t.Addr(), t.Fingerprint())
+//		fmt.Println(t.Name, t.Addr())
 //	}
 //
 // No error, String, fmt verb, JSON or YAML rendering of these types shows a
