@@ -19,56 +19,43 @@ import (
 // specs are often equal.
 var (
 	genName     = rapid.SampledFrom([]string{"a", "b", "cache", "d", "e", "f", "jobs", "h", "i", "sessions"})
-	genHost     = rapid.SampledFrom([]string{"10.0.0.1", "10.0.0.2", "fd00::1", "cache.internal"})
-	genPort     = rapid.SampledFrom([]int{9219, 9220})
-	genUser     = rapid.SampledFrom([]string{"", "root", "app user"})
+	genString   = rapid.SampledFrom([]string{"", "10.0.0.1", "cache.internal", "app user", "/run/secrets/fleare"})
 	genPassword = rapid.OneOf(rapid.Just(""), rapid.StringMatching(`pw_[A-Za-z0-9]{8,12}`))
-	genPassFile = rapid.SampledFrom([]string{"", "/run/secrets/fleare"})
-	genSize     = rapid.IntRange(spec.MinPoolSize, 16)
-	genQueue    = rapid.SampledFrom([]int{64, spec.DefaultMaxQueue})
+	genInt      = rapid.SampledFrom([]int{0, 1, 8, 64})
 	genDuration = rapid.SampledFrom([]time.Duration{time.Second, 1500 * time.Millisecond, 30 * time.Second})
-	genRetries  = rapid.IntRange(0, 5)
-	genPipeline = rapid.SampledFrom([]int{0, 1, 8, 32})
 )
 
-// setField draws a new value for field k (0..12, one per row of the fields
-// table) of tg.
+// settable is every field of spec.Target but Name: the fields a key sets.
+var settable = func() []leaf {
+	var out []leaf
+	for _, l := range leaves(reflect.TypeFor[spec.Target](), "", nil) {
+		if l.name != "Name" {
+			out = append(out, l)
+		}
+	}
+	return out
+}()
+
+// setField draws a new value for settable field k of tg, by its type.
 func setField(t *rapid.T, tg *spec.Target, k int) {
-	switch k {
-	case 0:
-		tg.Host = genHost.Draw(t, "host")
-	case 1:
-		tg.Port = genPort.Draw(t, "port")
-	case 2:
-		tg.Username = genUser.Draw(t, "username")
-	case 3:
-		tg.Password = spec.NewSecret(genPassword.Draw(t, "password"))
-	case 4:
-		tg.PasswordFile = genPassFile.Draw(t, "password_file")
-	case 5:
-		tg.Pool.Size = genSize.Draw(t, "pool.size")
-	case 6:
-		tg.Pool.MaxQueue = genQueue.Draw(t, "pool.max_queue")
-	case 7:
-		tg.Pool.Pipeline = genPipeline.Draw(t, "pool.pipeline")
-	case 8:
-		tg.Timeouts.Connect = genDuration.Draw(t, "timeouts.connect")
-	case 9:
-		tg.Timeouts.Request = genDuration.Draw(t, "timeouts.request")
-	case 10:
-		tg.Timeouts.Drain = genDuration.Draw(t, "timeouts.drain")
-	case 11:
-		tg.Retry.MaxRetries = genRetries.Draw(t, "retry.max_retries")
-	case 12:
-		tg.Retry.Interval = genDuration.Draw(t, "retry.interval")
+	v := reflect.ValueOf(tg).Elem().FieldByIndex(settable[k].index)
+	switch p := v.Addr().Interface().(type) {
+	case *string:
+		*p = genString.Draw(t, settable[k].name)
+	case *spec.Secret:
+		*p = spec.NewSecret(genPassword.Draw(t, settable[k].name))
+	case *int:
+		*p = genInt.Draw(t, settable[k].name)
+	case *time.Duration:
+		*p = genDuration.Draw(t, settable[k].name)
 	default:
-		t.Fatalf("no generator for field %d (%s)", k, fields[k].path)
+		t.Fatalf("no generator for spec.Target.%s (%T)", settable[k].name, p)
 	}
 }
 
 func drawTarget(t *rapid.T, name string) spec.Target {
 	tg := spec.Target{Name: name}
-	for k := range len(fields) {
+	for k := range settable {
 		setField(t, &tg, k)
 	}
 	return tg
@@ -77,7 +64,7 @@ func drawTarget(t *rapid.T, name string) spec.Target {
 // mutate redraws between one and three fields of tg.
 func mutate(t *rapid.T, tg spec.Target) spec.Target {
 	for range rapid.IntRange(1, 3).Draw(t, "mutations") {
-		setField(t, &tg, rapid.IntRange(0, len(fields)-1).Draw(t, "field"))
+		setField(t, &tg, rapid.IntRange(0, len(settable)-1).Draw(t, "field"))
 	}
 	return tg
 }

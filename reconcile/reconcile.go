@@ -15,14 +15,14 @@ type Kind uint8
 const (
 	// Create opens a pool for a target that has none.
 	Create Kind = iota + 1
-	// Replace opens a new pool for a target whose binding (host, port,
-	// username, password or password_file) changed, switches to it once it
-	// is ready, then drains and closes the old one. It carries every other
-	// change along.
+	// Replace opens a new pool for a target whose change needs new
+	// connections (host, port, credentials, pool.pipeline: see effects in
+	// fields.go), switches to it once it is ready, then drains and closes
+	// the old one. It carries every other change along.
 	Replace
 	// Update applies settings that take effect in place (pool.max_queue,
-	// timeouts, retry) to the running pool, and resizes it too when
-	// pool.size changed as well.
+	// timeouts, retry: see effects in fields.go) to the running pool, and
+	// resizes it too when pool.size changed as well.
 	Update
 	// Resize grows or shrinks the running pool to pool.size, in place.
 	Resize

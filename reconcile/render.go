@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,8 +62,11 @@ func (k *Kind) UnmarshalText(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("reconcile: unknown action kind %q", b)
+	return fmt.Errorf("%w %q", errUnknownKind, b)
 }
+
+// errUnknownKind is the error of a kind name that is not one.
+var errUnknownKind = errors.New("reconcile: unknown action kind")
 
 // Summary counts a plan's actions per kind: each field counts the actions
 // of the kind it is named after.
@@ -106,18 +110,19 @@ const NoChanges = "No changes: the running targets match the configuration."
 
 // Render writes the plan for a person to read: one line per action (or, for
 // an action with several changes, a line and one indented line per change),
-// then a blank line and a summary. An empty plan renders as NoChanges.
+// then a blank line and a summary. An empty plan renders as NoChanges. As
+// flearectl diff shows it:
 //
-//   - create a (10.0.0.5:9219, pool 8)
-//     ± replace e: host 10.0.0.7 → 10.0.0.8
-//     ~ update d:
-//     timeouts.request  2s → 5s
-//     retry.interval    1s → 2s
-//     ~ resize c: pool.size 4 → 8
+//	$ flearectl diff -f fleare.yaml
+//	+ create a (10.0.0.5:9219, pool 8)
+//	± replace e: host 10.0.0.7 → 10.0.0.8
+//	~ update d:
+//	    timeouts.request  2s → 5s
+//	    retry.interval    1s → 2s
+//	~ resize c: pool.size 4 → 8
+//	- delete b (10.0.0.6:9219, pool 4)
 //
-//   - delete b (10.0.0.6:9219, pool 4)
-//
-//     Plan: 1 to create, 1 to replace, 1 to update, 1 to resize, 1 to delete.
+//	Plan: 1 to create, 1 to replace, 1 to update, 1 to resize, 1 to delete.
 //
 // Values that are empty or hold spaces, quotes or control characters are
 // quoted; a secret's change reads "password changed".
