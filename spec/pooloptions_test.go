@@ -86,13 +86,6 @@ func TestPoolOptionsZeroMeansNone(t *testing.T) {
 	if o.MaxQueue >= 0 || o.MaxRetries >= 0 {
 		t.Errorf("max_queue 0 and max_retries 0 became MaxQueue %d, MaxRetries %d; want negative (none)", o.MaxQueue, o.MaxRetries)
 	}
-	def := mustParse(t, "version: 1\ntargets:\n  a: {host: h}\n", nil, nil).Targets[0].PoolOptions()
-	want := fleare.Options{PoolSize: fleare.DefaultPoolSize, MaxQueue: fleare.DefaultMaxQueue,
-		ConnectTimeout: fleare.DefaultConnectTimeout, RequestTimeout: fleare.DefaultRequestTimeout,
-		MaxRetries: fleare.DefaultMaxRetries, RetryInterval: fleare.DefaultRetryInterval}
-	if poolView(def) != poolView(want) {
-		t.Errorf("a target with no settings gives\n %s\nwant fleare's defaults\n %s", poolView(def), poolView(want))
-	}
 }
 
 // A password_file is read at every dial, so a rotated secret is used
