@@ -149,7 +149,7 @@ func TestCreateUnreachableConvergesLater(t *testing.T) {
 		t.Fatal("outcome has no error")
 	}
 	st := testkit.WaitStatus(t, m, "a in error", func(st manager.Status) bool {
-		return len(st.Targets) == 1 && st.Targets[0].State == "error"
+		return len(st.Targets) == 1 && st.Targets[0].State == fleare.StateError
 	})
 	if st.LastReload.Result != manager.ReloadPartial || len(st.LastReload.Errors) != 1 {
 		t.Fatalf("last reload: %+v", st.LastReload)
@@ -183,7 +183,7 @@ func TestReplaceWaitsForNewPool(t *testing.T) {
 		t.Fatalf("Ping while the replacement is pending: %v", err)
 	}
 	st := m.Status()
-	if p := st.Targets[0].Pending; p == nil || p.Endpoint != s2.Addr() || st.Targets[0].Endpoint != s1.Addr() {
+	if p := st.Targets[0].Pending; p == nil || p.Addr != s2.Addr() || st.Targets[0].Addr != s1.Addr() {
 		t.Fatalf("status: %+v", st.Targets[0])
 	}
 	// The plan does not repeat the replace: the target converges already.

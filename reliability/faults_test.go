@@ -59,7 +59,7 @@ func TestFaultAllConnectionsKilled(t *testing.T) {
 	f.load.WaitOK(t, 1000)
 	testkit.WaitConns(t, f.srv, size)
 	failuresAreClear(t, f.load.Stats(), clientErrors...)
-	if st := f.m.Status().Targets[0]; st.Replaced == 0 || st.State != "connected" {
+	if st := f.m.Status().Targets[0]; st.Replaced == 0 || st.State != fleare.StateConnected {
 		t.Fatalf("status after the cut: %+v", st)
 	}
 }
@@ -136,7 +136,7 @@ func TestFaultCredentialsChanged(t *testing.T) {
 	if strings.Contains(e.Error, testkit.Password) || strings.Contains(e.Error, rotated) {
 		t.Fatalf("the event shows a password: %v", e)
 	}
-	testkit.WaitStatus(t, f.m, "a in error", func(st manager.Status) bool { return st.Targets[0].State == "error" })
+	testkit.WaitStatus(t, f.m, "a in error", func(st manager.Status) bool { return st.Targets[0].State == fleare.StateError })
 	f.load.Reset()
 	waitFailures(t, f.load)
 	var ae *fleare.AuthError
