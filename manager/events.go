@@ -123,14 +123,14 @@ func (m *Manager) Subscribe() (<-chan Event, func()) {
 	return m.events.Subscribe(m.opts.EventBuffer)
 }
 
-// emit stamps e and publishes it, and logs it.
+// emit stamps e, publishes it and queues it for the log; it never waits.
 func (m *Manager) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
 	m.events.Publish(e)
-	if m.opts.Logger != nil {
-		m.logEvent(e)
+	if m.log != nil {
+		m.log.enqueue(e)
 	}
 }
 

@@ -35,6 +35,7 @@ var (
 type Manager struct {
 	opts   Options
 	events *broadcast.Broadcaster[Event]
+	log    *logger       // nil without Options.Logger
 	gen    atomic.Uint64 // configuration generation, bumped by each apply that changes something
 
 	// applying holds one token: whoever has it applies a configuration, so
@@ -74,6 +75,7 @@ func New(o Options) (*Manager, error) {
 	return &Manager{
 		opts:     o,
 		events:   broadcast.New[Event](),
+		log:      newLogger(o.Logger, o.EventBuffer),
 		applying: make(chan struct{}, 1),
 		life:     life,
 		endLife:  end,
@@ -447,6 +449,9 @@ func (m *Manager) close(ctx context.Context) error {
 	m.wg.Wait()
 	m.endLife()
 	m.events.Close()
+	if m.log != nil {
+		m.log.close()
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("manager: close: %w", ctx.Err())
 	}

@@ -69,6 +69,9 @@ type Status struct {
 	Reloads ReloadCounts `json:"reloads"`
 	// EventsDropped counts events lost by subscribers that fell behind.
 	EventsDropped uint64 `json:"eventsDropped"`
+	// LogDropped counts events not logged because the log fell behind
+	// (Options.EventBuffer of them wait to be written).
+	LogDropped uint64 `json:"logDropped"`
 	// Targets has one entry per configured target, sorted by name.
 	Targets []TargetStatus `json:"targets"`
 	// Draining lists pools taken out of service that are still closing.
@@ -135,6 +138,9 @@ func (m *Manager) Status() Status {
 
 	// Pool stats take each pool's lock: gather them without holding mu.
 	st.EventsDropped = m.events.Dropped()
+	if m.log != nil {
+		st.LogDropped = m.log.dropped.Load()
+	}
 	st.Targets = make([]TargetStatus, 0, len(entries))
 	for _, e := range entries {
 		ts := TargetStatus{Name: e.name, Stats: e.active.client.Stats(), LastChange: e.lastChange}
