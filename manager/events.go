@@ -27,7 +27,9 @@ const (
 const (
 	// EventConfigApplied: a new configuration was accepted and its plan
 	// executed. New is the plan's summary; Error lists the targets whose
-	// action failed (they stay desired and keep converging).
+	// action failed (they stay desired and keep converging). A
+	// configuration that changes nothing is recorded as ReloadUnchanged,
+	// with no event.
 	EventConfigApplied EventType = "config.applied"
 	// EventConfigRejected: a configuration did not load or validate and
 	// changed nothing. Errors holds every problem, each with its file and

@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hashicorp/go-multierror"
 
 	"github.com/fleare-manager/fleare-manager/internal/broadcast"
 	"github.com/fleare-manager/fleare-manager/reconcile"
@@ -38,9 +35,11 @@ type Manager struct {
 	log    *logger       // nil without Options.Logger
 	gen    atomic.Uint64 // configuration generation, bumped by each apply that changes something
 
-	// applying holds one token: whoever has it applies a configuration, so
-	// plans are computed and executed one at a time.
-	applying chan struct{}
+	// requests carries configuration changes (Apply, Reject, WatchFile) to
+	// the reload loop, the one goroutine that applies configurations, so
+	// that plans are computed, executed and recorded one at a time.
+	requests chan request
+	loopDone chan struct{} // closed when the reload loop has returned
 
 	// life is the manager's lifetime context, canceled by Close when its
 	// deadline passes (forcing drains) or once all pools are closed. It is
@@ -50,7 +49,7 @@ type Manager struct {
 	closing   chan struct{} // closed when Close starts
 	closeOnce sync.Once
 	closeErr  error
-	wg        sync.WaitGroup // background goroutines: pool fillers, drains, the watcher
+	wg        sync.WaitGroup // background goroutines: pool fillers, drains
 
 	mu sync.Mutex
 	// Everything below is guarded by mu.
@@ -72,17 +71,20 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	life, end := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		opts:     o,
 		events:   broadcast.New[Event](),
 		log:      newLogger(o.Logger, o.EventBuffer),
-		applying: make(chan struct{}, 1),
+		requests: make(chan request),
+		loopDone: make(chan struct{}),
 		life:     life,
 		endLife:  end,
 		closing:  make(chan struct{}),
 		targets:  make(map[string]*target),
 		draining: make(map[*pool]string),
-	}, nil
+	}
+	go m.run()
+	return m, nil
 }
 
 // Outcome is what became of one action of an applied plan.
@@ -119,18 +121,6 @@ type Result struct {
 	Outcomes []Outcome `json:"outcomes"`
 }
 
-// Apply makes cfg the desired configuration: it diffs cfg against what runs,
-// executes the plan, and returns it with each action's outcome. New pools
-// (created targets, and the new half of a replace) are waited for until they
-// are full, fail a first time, or reach their connect timeout; those that
-// fail stay desired and keep converging in the background (a replace keeps
-// serving from the old pool until the new one is full). The error, if any,
-// aggregates the failed actions. Apply calls are serialised with each other
-// and with file reloads.
-func (m *Manager) Apply(ctx context.Context, cfg *spec.Config) (Result, error) {
-	return m.apply(ctx, cfg, "api", [32]byte{})
-}
-
 // Plan returns the plan Apply would execute for cfg now, without executing
 // it.
 func (m *Manager) Plan(cfg *spec.Config) reconcile.Plan {
@@ -145,111 +135,6 @@ func (m *Manager) Config() *spec.Config {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.config
-}
-
-func (m *Manager) apply(ctx context.Context, cfg *spec.Config, source string, hash [32]byte) (Result, error) {
-	if err := m.acquire(ctx); err != nil {
-		return Result{}, fmt.Errorf("manager: apply: %w", err)
-	}
-	defer m.release()
-	return m.applyHeld(ctx, cfg, source, hash)
-}
-
-// acquire takes the apply token, which serialises configuration changes.
-func (m *Manager) acquire(ctx context.Context) error {
-	select {
-	case m.applying <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-m.closing:
-		return ErrClosed
-	}
-	select {
-	case <-m.closing:
-		<-m.applying
-		return ErrClosed
-	default:
-		return nil
-	}
-}
-
-// release returns the apply token.
-func (m *Manager) release() { <-m.applying }
-
-// applyHeld applies cfg; the caller holds the apply token.
-func (m *Manager) applyHeld(ctx context.Context, cfg *spec.Config, source string, hash [32]byte) (Result, error) {
-	if cfg == nil {
-		return Result{}, errors.New("manager: apply: nil configuration")
-	}
-	m.mu.Lock()
-	plan := reconcile.Diff(cfg, m.config)
-	gen := m.gen.Load()
-	if !plan.Empty() {
-		gen = m.gen.Add(1)
-	}
-	m.config, m.source, m.hash = cfg, source, hash
-	m.mu.Unlock()
-
-	res := Result{Generation: gen, Plan: plan, Outcomes: m.execute(ctx, plan)}
-	errs := &multierror.Error{ErrorFormat: listErrors}
-	for _, o := range res.Outcomes {
-		if o.Err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("target %q: %s: %w", o.Target, o.Action, o.Err))
-		}
-	}
-	err := errs.ErrorOrNil()
-	m.recordApplied(res, source, err)
-	return res, err
-}
-
-// listErrors formats the failed actions of an apply: "manager: apply: " and
-// one line per failure.
-func listErrors(errs []error) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "manager: apply: %d of the plan's actions failed:", len(errs))
-	for _, err := range errs {
-		b.WriteString("\n  ")
-		b.WriteString(err.Error())
-	}
-	return b.String()
-}
-
-// recordApplied stores the result of an accepted configuration and emits
-// config.applied.
-func (m *Manager) recordApplied(res Result, source string, err error) {
-	r := Reload{Time: time.Now(), Source: source, Result: ReloadApplied, Generation: res.Generation}
-	e := Event{Type: EventConfigApplied, Generation: res.Generation, Source: source, New: res.Plan.Summary().String()}
-	if err != nil {
-		r.Result = ReloadPartial
-		e.Error = err.Error()
-		for _, o := range res.Outcomes {
-			if o.Err != nil {
-				r.Errors = append(r.Errors, fmt.Sprintf("target %q: %s: %v", o.Target, o.Action, o.Err))
-			}
-		}
-	}
-	m.mu.Lock()
-	m.recordLocked(r)
-	m.mu.Unlock()
-	m.emit(e)
-}
-
-// recordLocked stores r as the last configuration attempt and counts it.
-func (m *Manager) recordLocked(r Reload) {
-	m.reload = r
-	if r.Result != ReloadRejected {
-		m.lastSuccess = r.Time
-	}
-	switch r.Result {
-	case ReloadApplied:
-		m.reloads.Applied++
-	case ReloadPartial:
-		m.reloads.Partial++
-	case ReloadRejected:
-		m.reloads.Rejected++
-	case ReloadUnchanged:
-		m.reloads.Unchanged++
-	}
 }
 
 // execute runs plan's actions: creates and replaces first, concurrently
@@ -427,7 +312,7 @@ func (m *Manager) close(ctx context.Context) error {
 	stopForcing := context.AfterFunc(ctx, m.endLife) // past ctx, drains are cut short
 	defer stopForcing()
 
-	m.applying <- struct{}{} // waits for a running apply, which sees closing and ends
+	<-m.loopDone // a running apply sees closing and ends; the watch stops
 	m.mu.Lock()
 	var pools []*pool
 	for name, t := range m.targets {

@@ -82,18 +82,30 @@ func TestApplyLifecycle(t *testing.T) {
 	}
 }
 
+// Applying the configuration in force changes nothing, and is recorded as
+// unchanged, with no config.applied, as a file reload of it is.
 func TestApplyUnchangedIsEmpty(t *testing.T) {
 	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
 	m := testkit.NewManager(t, manager.Options{})
+	ev := testkit.Record(t, m)
 	y := testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2})
 	first := testkit.Apply(t, m, y)
+	_, i := ev.Wait(t, 0, "applied", testkit.Is(manager.EventConfigApplied, ""))
 	again := testkit.Apply(t, m, y)
+	m.Reject("marker", errors.New("a marker after the second apply"))
+	ev.Wait(t, i, "marker", testkit.Is(manager.EventConfigRejected, ""))
+	for _, e := range ev.All()[i:] {
+		if e.Type == manager.EventConfigApplied {
+			t.Fatalf("an apply that changed nothing emitted %v", e)
+		}
+	}
 	if !again.Plan.Empty() || again.Generation != first.Generation {
 		t.Fatalf("second apply: generation %d→%d, plan:\n%s", first.Generation, again.Generation, again.Plan)
 	}
-	if r := m.Status().Reloads; r.Applied != 2 || r.Partial+r.Rejected+r.Unchanged != 0 {
-		t.Fatalf("reload counts %+v, want 2 applied", r)
+	if r := m.Status().Reloads; r.Applied != 1 || r.Unchanged != 1 || r.Partial != 0 || r.Rejected != 1 {
+		t.Fatalf("reload counts %+v, want 1 applied, 1 unchanged, then the marker rejected", r)
 	}
+
 	if p := m.Plan(testkit.Parse(t, y)); !p.Empty() {
 		t.Fatalf("Plan of the same config:\n%s", p)
 	}

@@ -23,8 +23,9 @@ const (
 	// ReloadRejected: the configuration did not load or validate, and
 	// nothing changed.
 	ReloadRejected ReloadResult = "rejected"
-	// ReloadUnchanged: the file was read again and holds the configuration
-	// in force, so there was nothing to do.
+	// ReloadUnchanged: the configuration (from any source: Apply, the
+	// watched file, SIGHUP) holds the settings in force, so there was
+	// nothing to do and no config.applied is emitted.
 	ReloadUnchanged ReloadResult = "unchanged"
 )
 

@@ -64,7 +64,8 @@ func TestFaultConfigFileGarbage(t *testing.T) {
 	badFile(t, f, f.path+":",
 		func() { testkit.WriteFile(t, f.path, string(garbage)) },
 		func() { testkit.WriteFile(t, f.path, f.config()+"# comment\n") })
-	if st := f.m.Status(); st.LastReload.Result != manager.ReloadApplied {
+	// The same settings with a comment: taken, and changing nothing.
+	if st := f.m.Status(); st.LastReload.Result != manager.ReloadUnchanged {
 		t.Fatalf("a valid file after garbage: %+v", st.LastReload)
 	}
 }
