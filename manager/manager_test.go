@@ -23,7 +23,7 @@ func TestApplyLifecycle(t *testing.T) {
 	a := m.Client("a")
 
 	res := testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s1, Size: 2}, testkit.Target{Name: "b", Srv: s1, Size: 3}))
-	if got := res.Plan.Summary().Create; got != 2 {
+	if got := res.Plan.Summary()[reconcile.Create]; got != 2 {
 		t.Fatalf("plan creates %d targets, want 2:\n%s", got, res.Plan)
 	}
 	testkit.WaitConns(t, s1, 5)

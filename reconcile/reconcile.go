@@ -29,6 +29,10 @@ const (
 	// Delete drains and closes the pool of a target that is no longer
 	// desired.
 	Delete
+
+	// lastKind is the last Kind; a new kind goes before it, and in
+	// kindNames and kindSigns.
+	lastKind = Delete
 )
 
 // Change is one field whose value differs between an action's Current and

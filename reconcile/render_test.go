@@ -120,7 +120,8 @@ func TestActionString(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	s := goldenPlan().Summary()
-	want := Summary{Create: 2, Replace: 2, Update: 1, Resize: 1, Delete: 1}
+	var want Summary
+	want[Create], want[Replace], want[Update], want[Resize], want[Delete] = 2, 2, 1, 1, 1
 	if s != want {
 		t.Errorf("Summary() = %+v, want %+v", s, want)
 	}

@@ -8,13 +8,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hashicorp/go-multierror"
 	"go.yaml.in/yaml/v3"
 )
 
 // Error is one problem in a configuration file, with its place. Parse and
-// Load return every problem they find, each as an *Error, aggregated in a
-// *multierror.Error and sorted by position; Errors extracts them.
+// Load return every problem they find, each as an *Error, joined with
+// errors.Join (one per line) and sorted by position; Errors extracts them.
 //
 // Its text is "file:line:col: target "name": field: what is wrong (what is
 // allowed)", leaving out the parts that are empty. No Error ever contains a
@@ -67,9 +66,9 @@ func (e *Error) Error() string {
 // error from Load.
 func Errors(err error) []*Error {
 	var list []*Error
-	var me *multierror.Error
-	if errors.As(err, &me) {
-		for _, e := range me.Errors {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
 			var se *Error
 			if errors.As(e, &se) {
 				list = append(list, se)
@@ -100,19 +99,6 @@ func Lines(err error) []string {
 		lines[i] = e.Error()
 	}
 	return lines
-}
-
-// formatErrors is the multierror format: one problem per line, so that each
-// line starts with file:line:col as compilers and editors expect.
-func formatErrors(es []error) string {
-	var b strings.Builder
-	for i, e := range es {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
 }
 
 // scope says where in the file a decoder is, for the errors it reports.
@@ -156,7 +142,9 @@ func (p *problems) add(n *yaml.Node, sc scope, field, format string, args ...any
 	p.list = append(p.list, e)
 }
 
-// err returns nil, or every problem sorted by position as a *multierror.Error.
+// err returns nil, or every problem sorted by position, joined: its text
+// has one problem per line, each starting with file:line:col as compilers
+// and editors write them.
 func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil
@@ -164,9 +152,9 @@ func (p *problems) err() error {
 	slices.SortStableFunc(p.list, func(a, b *Error) int {
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 	})
-	me := &multierror.Error{ErrorFormat: formatErrors, Errors: make([]error, len(p.list))}
+	errs := make([]error, len(p.list))
 	for i, e := range p.list {
-		me.Errors[i] = e
+		errs[i] = e
 	}
-	return me
+	return errors.Join(errs...)
 }
