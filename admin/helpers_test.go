@@ -14,6 +14,7 @@ import (
 
 	"github.com/fleare-manager/fleare-manager/admin"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -110,11 +111,5 @@ func (f *fixture) do(t *testing.T, method, path, body string, header ...string) 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, what, cond)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
@@ -16,13 +17,7 @@ import (
 // that a fault is known to have reached the callers.
 func waitFailures(t *testing.T, l *testkit.Load) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for l.Stats().Failed == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the fault never reached a caller")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.Until(t, "the fault to reach a caller", func() bool { return l.Stats().Failed > 0 })
 }
 
 // The server restarts mid-load: callers get clear errors while it is away,

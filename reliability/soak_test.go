@@ -2,6 +2,8 @@ package reliability_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -57,7 +59,7 @@ func TestSoakThousandReloads(t *testing.T) {
 		var yaml string
 		yaml, cur, size = config(i)
 		testkit.WriteFile(t, path, yaml)
-		waitApplied(t, events, i)
+		waitApplied(t, m, events, i)
 		if i == 100 {
 			settle(t, servers, cur, size)
 			warm = measure()
@@ -68,7 +70,11 @@ func TestSoakThousandReloads(t *testing.T) {
 	calls := load.Stop()
 
 	if calls.Failed != 0 {
-		t.Fatalf("%d of %d calls failed; first: %v", calls.Failed, calls.OK+calls.Failed, calls.First)
+		kinds := map[string]int{}
+		for _, err := range calls.Errors {
+			kinds[fmt.Sprintf("%T %v", errors.Unwrap(err), err)[:60]]++
+		}
+		t.Fatalf("%d of %d calls failed; first: %v; kinds %v; pool %+v", calls.Failed, calls.OK+calls.Failed, calls.First, kinds, m.Status().Targets)
 	}
 	t.Logf("%d reloads, %d calls; after reload 100: %d goroutines, %d KiB heap; after reload %d: %d goroutines, %d KiB heap",
 		reloads, calls.OK, warm.goroutines, warm.heap>>10, reloads, end.goroutines, end.heap>>10)
@@ -84,7 +90,7 @@ func TestSoakThousandReloads(t *testing.T) {
 }
 
 // waitApplied reads events until the i-th reload is applied.
-func waitApplied(t *testing.T, events <-chan manager.Event, i int) {
+func waitApplied(t *testing.T, m *manager.Manager, events <-chan manager.Event, i int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -98,7 +104,7 @@ func waitApplied(t *testing.T, events <-chan manager.Event, i int) {
 				t.Fatalf("reload %d rejected: %v", i, e)
 			}
 		case <-ctx.Done():
-			t.Fatalf("reload %d: no config.applied within 10s", i)
+			t.Fatalf("reload %d: no config.applied within 10s; status %+v", i, m.Status())
 		}
 	}
 }
