@@ -101,7 +101,7 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 	for i := range writes {
 		style := saveStyles[i%len(saveStyles)]
 		if i%10 == 7 {
-			settled(t, servers, cur, size)
+			settled(t, m, servers, cur, size)
 			accepted := []uint64{servers[0].Accepted(), servers[1].Accepted()}
 			style.save(t, path, "version: 1\ntargets:\n  a: {host: [\n") // truncated garbage
 			var e manager.Event
@@ -123,7 +123,7 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 						i, style.name, j, m.Status(), testkit.Lines(ev.All()[max(0, from-30):]))
 				}
 			}
-			settled(t, servers, cur, size)
+			settled(t, m, servers, cur, size)
 			rejects++
 			continue
 		}
@@ -152,7 +152,7 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	settled(t, servers, cur, size)
+	settled(t, m, servers, cur, size)
 	calls := load.Stop()
 	if calls.Failed != 0 {
 		t.Fatalf("%d of %d calls failed; first: %v", calls.Failed, calls.OK+calls.Failed, calls.First)
@@ -167,10 +167,23 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 	t.Logf("%d calls, %d changes, %d rejected files", calls.OK, changes, rejects)
 }
 
-// settled waits until the servers hold the connections the configuration in
-// force asks for: size on servers[cur], none on the other.
-func settled(t testing.TB, servers []*fleartest.Server, cur, size int) {
+// settled waits until the configuration in force has taken hold, as the
+// manager sees it (target a's pool open at size with no dial under way, no
+// replacement pending, no pool draining) and as the servers do (size
+// connections on servers[cur], none on the other). The servers' counts
+// alone do not say it: a server counts a connection the client has closed
+// until it reads the close, so it can show size while the pool is still
+// dialing the connection that replaces it, which the server accepts later.
+func settled(t testing.TB, m *manager.Manager, servers []*fleartest.Server, cur, size int) {
 	t.Helper()
+	testkit.WaitStatus(t, m, fmt.Sprintf("a at %s with %d connections, nothing dialing or draining", servers[cur].Addr(), size),
+		func(st manager.Status) bool {
+			if len(st.Targets) != 1 || len(st.Draining) != 0 {
+				return false
+			}
+			a := st.Targets[0]
+			return a.Addr == servers[cur].Addr() && a.Open == size && a.Dialing == 0 && a.Pending == nil
+		})
 	testkit.WaitConns(t, servers[cur], size)
 	testkit.WaitConns(t, servers[1-cur], 0)
 }
