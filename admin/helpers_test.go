@@ -18,6 +18,7 @@ import (
 
 	"github.com/fleare-manager/fleare-manager/admin"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -114,13 +115,7 @@ func (f *fixture) do(t *testing.T, method, path, body string, header ...string) 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, what, cond)
 }
 
 // syncBuffer is a bytes.Buffer safe to write from one goroutine while

@@ -10,6 +10,11 @@
 // configured and keeps retrying with backoff. A file that does not load or
 // validate changes nothing.
 //
+// One goroutine, the reload loop, applies configurations: Apply, the watched
+// file and SIGHUP are requests to it, answered in turn and recorded the same
+// way (applied, partial, rejected, or unchanged when the plan is empty).
+// Another writes the log, so that no request waits for it.
+//
 // Applications call targets through a Client, got once by name and kept: it
 // follows the target across resizes and replaces.
 //
@@ -25,5 +30,6 @@
 //	v, err := cache.Get(ctx, "user:42")
 //
 // Everything that happens is published as an Event (Subscribe), and Status
-// gives a snapshot of every target's pool and of the last reload.
+// gives a snapshot of every target's pool (its fleare.Stats) and of the last
+// reload.
 package manager

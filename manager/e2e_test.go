@@ -21,15 +21,15 @@ type saveStyle struct {
 }
 
 var saveStyles = []saveStyle{
-	{"in place", testkit.WriteFile},
+	{"in place", testkit.WriteInPlace},
 	{"temp then rename", func(t testing.TB, path, content string) {
 		tmp := path + ".tmp~"
-		testkit.WriteFile(t, tmp, content)
+		testkit.WriteInPlace(t, tmp, content)
 		must(t, os.Rename(tmp, path))
 	}},
 	{"delete and recreate", func(t testing.TB, path, content string) {
 		must(t, os.Remove(path))
-		testkit.WriteFile(t, path, content)
+		testkit.WriteInPlace(t, path, content)
 	}},
 	{"configmap swap", saveConfigMap},
 }
@@ -43,7 +43,7 @@ func saveConfigMap(t testing.TB, path, content string) {
 	dir, name := filepath.Split(path)
 	version := fmt.Sprintf("..v%d", configMapVersion.Add(1))
 	must(t, os.Mkdir(filepath.Join(dir, version), 0o755))
-	testkit.WriteFile(t, filepath.Join(dir, version, name), content)
+	testkit.WriteInPlace(t, filepath.Join(dir, version, name), content)
 	must(t, os.Symlink(version, filepath.Join(dir, "..data_tmp")))
 	must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
 	if target, err := os.Readlink(path); err != nil || target != filepath.Join("..data", name) {
@@ -83,25 +83,47 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 
 	const writes = 200
 	cur, size := 0, 4 // the server and size in force
-	var changes, rejects int
+	var changes, rejects, midSave int
+	// A file written in place is empty between the truncate and the write,
+	// and one deleted and recreated is missing, then empty; a writer
+	// stalled there past the settling time (a loaded machine does that)
+	// has that state rejected, rightly. Those are the only rejections a
+	// valid write may bring, and only in those styles.
+	transient := func(i int, style saveStyle, e manager.Event) bool {
+		if midSaveState(e) != "" && (style.name == "in place" || style.name == "delete and recreate") {
+			t.Logf("write %d (%s): the file was rejected mid-save (%s)", i, style.name, midSaveState(e))
+			midSave++
+			return true
+		}
+		return false
+	}
 	from := len(ev.All())
 	for i := range writes {
 		style := saveStyles[i%len(saveStyles)]
 		if i%10 == 7 {
-			settled(t, servers, cur, size)
+			settled(t, m, servers, cur, size)
 			accepted := []uint64{servers[0].Accepted(), servers[1].Accepted()}
 			style.save(t, path, "version: 1\ntargets:\n  a: {host: [\n") // truncated garbage
 			var e manager.Event
-			e, from = ev.Wait(t, from, "rejected ("+style.name+")", testkit.Is(manager.EventConfigRejected, ""))
+			start := from
+			e, from = ev.Wait(t, from, "rejected ("+style.name+")", func(e manager.Event) bool {
+				return e.Type == manager.EventConfigRejected && midSaveState(e) == ""
+			})
+			for _, e := range ev.All()[start : from-1] {
+				if e.Type == manager.EventConfigRejected && !transient(i, style, e) {
+					t.Fatalf("write %d (%s): rejected: %v", i, style.name, e)
+				}
+			}
 			if len(e.Errors) == 0 || !strings.Contains(e.Errors[0], path+":") {
 				t.Fatalf("rejected event without positioned errors: %v", e)
 			}
 			for j, s := range servers {
 				if s.Accepted() != accepted[j] {
-					t.Fatalf("write %d (%s): a rejected file opened connections on server %d", i, style.name, j)
+					t.Fatalf("write %d (%s): a rejected file opened connections on server %d; status %+v\nevents:\n%s",
+						i, style.name, j, m.Status(), testkit.Lines(ev.All()[max(0, from-30):]))
 				}
 			}
-			settled(t, servers, cur, size)
+			settled(t, m, servers, cur, size)
 			rejects++
 			continue
 		}
@@ -125,18 +147,18 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 		})
 		from = max(seen, applied)
 		for _, e := range ev.All()[start:from] {
-			if e.Type == manager.EventConfigRejected {
+			if e.Type == manager.EventConfigRejected && !transient(i, style, e) {
 				t.Fatalf("write %d (%s) of a valid file: rejected: %v", i, style.name, e)
 			}
 		}
 	}
-	settled(t, servers, cur, size)
+	settled(t, m, servers, cur, size)
 	calls := load.Stop()
 	if calls.Failed != 0 {
 		t.Fatalf("%d of %d calls failed; first: %v", calls.Failed, calls.OK+calls.Failed, calls.First)
 	}
 	st := m.Status()
-	if st.Generation != uint64(1+changes) || st.Reloads.Rejected != uint64(rejects) {
+	if st.Generation != uint64(1+changes) || st.Reloads.Rejected != uint64(rejects+midSave) {
 		t.Fatalf("generation %d after %d changes, %d rejected (want %d); status %+v", st.Generation, changes, st.Reloads.Rejected, rejects, st)
 	}
 	if servers[0].Stranded()+servers[1].Stranded() != 0 {
@@ -145,10 +167,38 @@ func TestEndToEndReloadUnderLoad(t *testing.T) {
 	t.Logf("%d calls, %d changes, %d rejected files", calls.OK, changes, rejects)
 }
 
-// settled waits until the servers hold the connections the configuration in
-// force asks for: size on servers[cur], none on the other.
-func settled(t testing.TB, servers []*fleartest.Server, cur, size int) {
+// settled waits until the configuration in force has taken hold, as the
+// manager sees it (target a's pool open at size with no dial under way, no
+// replacement pending, no pool draining) and as the servers do (size
+// connections on servers[cur], none on the other). The servers' counts
+// alone do not say it: a server counts a connection the client has closed
+// until it reads the close, so it can show size while the pool is still
+// dialing the connection that replaces it, which the server accepts later.
+func settled(t testing.TB, m *manager.Manager, servers []*fleartest.Server, cur, size int) {
 	t.Helper()
+	testkit.WaitStatus(t, m, fmt.Sprintf("a at %s with %d connections, nothing dialing or draining", servers[cur].Addr(), size),
+		func(st manager.Status) bool {
+			if len(st.Targets) != 1 || len(st.Draining) != 0 {
+				return false
+			}
+			a := st.Targets[0]
+			return a.Addr == servers[cur].Addr() && a.Open == size && a.Dialing == 0 && a.Pending == nil
+		})
 	testkit.WaitConns(t, servers[cur], size)
 	testkit.WaitConns(t, servers[1-cur], 0)
+}
+
+// midSaveState returns "missing" or "empty" when e rejects the file in the
+// state a save leaves it in mid-way, else "".
+func midSaveState(e manager.Event) string {
+	if e.Type != manager.EventConfigRejected || len(e.Errors) != 1 {
+		return ""
+	}
+	switch {
+	case strings.Contains(e.Errors[0], "no such file"):
+		return "missing"
+	case strings.Contains(e.Errors[0], "the file is empty"):
+		return "empty"
+	}
+	return ""
 }

@@ -27,7 +27,9 @@ const (
 const (
 	// EventConfigApplied: a new configuration was accepted and its plan
 	// executed. New is the plan's summary; Error lists the targets whose
-	// action failed (they stay desired and keep converging).
+	// action failed (they stay desired and keep converging). A
+	// configuration that changes nothing is recorded as ReloadUnchanged,
+	// with no event.
 	EventConfigApplied EventType = "config.applied"
 	// EventConfigRejected: a configuration did not load or validate and
 	// changed nothing. Errors holds every problem, each with its file and
@@ -123,14 +125,14 @@ func (m *Manager) Subscribe() (<-chan Event, func()) {
 	return m.events.Subscribe(m.opts.EventBuffer)
 }
 
-// emit stamps e and publishes it, and logs it.
+// emit stamps e, publishes it and queues it for the log; it never waits.
 func (m *Manager) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
 	m.events.Publish(e)
-	if m.opts.Logger != nil {
-		m.logEvent(e)
+	if m.log != nil {
+		m.log.enqueue(e)
 	}
 }
 

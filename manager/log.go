@@ -3,11 +3,85 @@ package manager
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 )
+
+// logger writes the manager's events to Options.Logger from a goroutine of
+// its own, so that no one who emits an event waits for the log: pool
+// events are emitted by whoever unlocks the pool, often a caller returning
+// a connection, and a stalled stderr must not stall requests. Events wait
+// in a bounded queue; when it is full they are dropped and counted, and the
+// logger says how many once it catches up.
+type logger struct {
+	log     *slog.Logger
+	queue   chan Event
+	stop    chan struct{} // closed by close: drain the queue and return
+	done    chan struct{} // closed when the goroutine has returned
+	dropped atomic.Uint64 // events the queue had no room for
+}
+
+// newLogger starts the goroutine that writes to log, with room for buffer
+// events; it returns nil for a nil log.
+func newLogger(log *slog.Logger, buffer int) *logger {
+	if log == nil {
+		return nil
+	}
+	l := &logger{log: log, queue: make(chan Event, buffer), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.run()
+	return l
+}
+
+// enqueue offers e to the logger without waiting.
+func (l *logger) enqueue(e Event) {
+	select {
+	case l.queue <- e:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// run writes events until close, then those still queued.
+func (l *logger) run() {
+	defer close(l.done)
+	var reported uint64
+	for {
+		select {
+		case e := <-l.queue:
+			reported = l.write(e, reported)
+		case <-l.stop:
+			for {
+				select {
+				case e := <-l.queue:
+					reported = l.write(e, reported)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// write logs e, after a warning when events were dropped since the last
+// one (reported of them already said), and returns the dropped count said.
+func (l *logger) write(e Event, reported uint64) uint64 {
+	if n := l.dropped.Load(); n > reported {
+		l.log.Warn("log queue full: events not logged (see the event stream or status)", "dropped", n-reported)
+		reported = n
+	}
+	logEvent(l.log, e)
+	return reported
+}
+
+// close writes what is queued and stops the goroutine; events enqueued
+// later are dropped without a word. It may be called once.
+func (l *logger) close() {
+	close(l.stop)
+	<-l.done
+}
 
 // logEvent writes e to the configured logger: pool state changes at debug,
 // errors and rejected configurations at warn, everything else at info.
-func (m *Manager) logEvent(e Event) {
+func logEvent(log *slog.Logger, e Event) {
 	level := slog.LevelInfo
 	switch {
 	case e.Type == EventStateChanged || e.Type == EventConnecting:
@@ -16,7 +90,7 @@ func (m *Manager) logEvent(e Event) {
 		level = slog.LevelWarn
 	}
 	ctx := context.Background()
-	if !m.opts.Logger.Enabled(ctx, level) {
+	if !log.Enabled(ctx, level) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 8)
@@ -40,5 +114,5 @@ func (m *Manager) logEvent(e Event) {
 	if len(e.Errors) > 0 {
 		attrs = append(attrs, slog.Any("errors", e.Errors))
 	}
-	m.opts.Logger.LogAttrs(ctx, level, string(e.Type), attrs...)
+	log.LogAttrs(ctx, level, string(e.Type), attrs...)
 }

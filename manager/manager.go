@@ -5,13 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hashicorp/go-multierror"
 
 	"github.com/fleare-manager/fleare-manager/internal/broadcast"
 	"github.com/fleare-manager/fleare-manager/reconcile"
@@ -36,11 +32,14 @@ var (
 type Manager struct {
 	opts   Options
 	events *broadcast.Broadcaster[Event]
+	log    *logger       // nil without Options.Logger
 	gen    atomic.Uint64 // configuration generation, bumped by each apply that changes something
 
-	// applying holds one token: whoever has it applies a configuration, so
-	// plans are computed and executed one at a time.
-	applying chan struct{}
+	// requests carries configuration changes (Apply, Reject, WatchFile) to
+	// the reload loop, the one goroutine that applies configurations, so
+	// that plans are computed, executed and recorded one at a time.
+	requests chan request
+	loopDone chan struct{} // closed when the reload loop has returned
 
 	// life is the manager's lifetime context, canceled by Close when its
 	// deadline passes (forcing drains) or once all pools are closed. It is
@@ -50,7 +49,7 @@ type Manager struct {
 	closing   chan struct{} // closed when Close starts
 	closeOnce sync.Once
 	closeErr  error
-	wg        sync.WaitGroup // background goroutines: pool fillers, drains, the watcher
+	wg        sync.WaitGroup // background goroutines: pool fillers, drains
 
 	mu sync.Mutex
 	// Everything below is guarded by mu.
@@ -72,16 +71,20 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	life, end := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		opts:     o,
 		events:   broadcast.New[Event](),
-		applying: make(chan struct{}, 1),
+		log:      newLogger(o.Logger, o.EventBuffer),
+		requests: make(chan request),
+		loopDone: make(chan struct{}),
 		life:     life,
 		endLife:  end,
 		closing:  make(chan struct{}),
 		targets:  make(map[string]*target),
 		draining: make(map[*pool]string),
-	}, nil
+	}
+	go m.run()
+	return m, nil
 }
 
 // Outcome is what became of one action of an applied plan.
@@ -118,24 +121,13 @@ type Result struct {
 	Outcomes []Outcome `json:"outcomes"`
 }
 
-// Apply makes cfg the desired configuration: it diffs cfg against what runs,
-// executes the plan, and returns it with each action's outcome. New pools
-// (created targets, and the new half of a replace) are waited for until they
-// are full, fail a first time, or reach their connect timeout; those that
-// fail stay desired and keep converging in the background (a replace keeps
-// serving from the old pool until the new one is full). The error, if any,
-// aggregates the failed actions. Apply calls are serialised with each other
-// and with file reloads.
-func (m *Manager) Apply(ctx context.Context, cfg *spec.Config) (Result, error) {
-	return m.apply(ctx, cfg, "api", [32]byte{})
-}
-
 // Plan returns the plan Apply would execute for cfg now, without executing
 // it.
 func (m *Manager) Plan(cfg *spec.Config) reconcile.Plan {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return reconcile.Diff(cfg, m.stateLocked())
+	cur := m.config
+	m.mu.Unlock()
+	return reconcile.Diff(cfg, cur)
 }
 
 // Config returns the configuration last accepted, or nil if none.
@@ -143,123 +135,6 @@ func (m *Manager) Config() *spec.Config {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.config
-}
-
-func (m *Manager) apply(ctx context.Context, cfg *spec.Config, source string, hash [32]byte) (Result, error) {
-	if err := m.acquire(ctx); err != nil {
-		return Result{}, fmt.Errorf("manager: apply: %w", err)
-	}
-	defer m.release()
-	return m.applyHeld(ctx, cfg, source, hash)
-}
-
-// acquire takes the apply token, which serialises configuration changes.
-func (m *Manager) acquire(ctx context.Context) error {
-	select {
-	case m.applying <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-m.closing:
-		return ErrClosed
-	}
-	select {
-	case <-m.closing:
-		<-m.applying
-		return ErrClosed
-	default:
-		return nil
-	}
-}
-
-// release returns the apply token.
-func (m *Manager) release() { <-m.applying }
-
-// applyHeld applies cfg; the caller holds the apply token.
-func (m *Manager) applyHeld(ctx context.Context, cfg *spec.Config, source string, hash [32]byte) (Result, error) {
-	if cfg == nil {
-		return Result{}, errors.New("manager: apply: nil configuration")
-	}
-	m.mu.Lock()
-	plan := reconcile.Diff(cfg, m.stateLocked())
-	gen := m.gen.Load()
-	if !plan.Empty() {
-		gen = m.gen.Add(1)
-	}
-	m.config, m.source, m.hash = cfg, source, hash
-	m.mu.Unlock()
-
-	res := Result{Generation: gen, Plan: plan, Outcomes: m.execute(ctx, plan)}
-	errs := &multierror.Error{ErrorFormat: listErrors}
-	for _, o := range res.Outcomes {
-		if o.Err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("target %q: %s: %w", o.Target, o.Action, o.Err))
-		}
-	}
-	err := errs.ErrorOrNil()
-	m.recordApplied(res, source, err)
-	return res, err
-}
-
-// listErrors formats the failed actions of an apply: "manager: apply: " and
-// one line per failure.
-func listErrors(errs []error) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "manager: apply: %d of the plan's actions failed:", len(errs))
-	for _, err := range errs {
-		b.WriteString("\n  ")
-		b.WriteString(err.Error())
-	}
-	return b.String()
-}
-
-// recordApplied stores the result of an accepted configuration and emits
-// config.applied.
-func (m *Manager) recordApplied(res Result, source string, err error) {
-	r := Reload{Time: time.Now(), Source: source, Result: ReloadApplied, Generation: res.Generation}
-	e := Event{Type: EventConfigApplied, Generation: res.Generation, Source: source, New: res.Plan.Summary().String()}
-	if err != nil {
-		r.Result = ReloadPartial
-		e.Error = err.Error()
-		for _, o := range res.Outcomes {
-			if o.Err != nil {
-				r.Errors = append(r.Errors, fmt.Sprintf("target %q: %s: %v", o.Target, o.Action, o.Err))
-			}
-		}
-	}
-	m.mu.Lock()
-	m.recordLocked(r)
-	m.mu.Unlock()
-	m.emit(e)
-}
-
-// recordLocked stores r as the last configuration attempt and counts it.
-func (m *Manager) recordLocked(r Reload) {
-	m.reload = r
-	if r.Result != ReloadRejected {
-		m.lastSuccess = r.Time
-	}
-	switch r.Result {
-	case ReloadApplied:
-		m.reloads.Applied++
-	case ReloadPartial:
-		m.reloads.Partial++
-	case ReloadRejected:
-		m.reloads.Rejected++
-	case ReloadUnchanged:
-		m.reloads.Unchanged++
-	}
-}
-
-// stateLocked returns what runs, for reconcile: each target with the spec it
-// converges to. Pools still draining are left out: a target that reappears
-// while its old pool drains gets a new pool.
-func (m *Manager) stateLocked() reconcile.State {
-	s := reconcile.State{Targets: make([]reconcile.Running, 0, len(m.targets))}
-	for _, t := range m.targets {
-		s.Targets = append(s.Targets, reconcile.Running{Target: t.spec})
-	}
-	sort.Slice(s.Targets, func(i, j int) bool { return s.Targets[i].Target.Name < s.Targets[j].Target.Name })
-	return s
 }
 
 // execute runs plan's actions: creates and replaces first, concurrently
@@ -330,7 +205,7 @@ func (m *Manager) replace(ctx context.Context, a reconcile.Action) error {
 	m.mu.Lock()
 	t := m.targets[a.Name]
 	stale := t.pending
-	r := &replacement{old: t.spec, switched: make(chan struct{})}
+	r := &replacement{changes: changeLines(a.Changes), switched: make(chan struct{})}
 	t.pending, t.spec, t.lastChange = r, a.Desired, time.Now()
 	// The pool is made under mu so that its filler cannot switch before
 	// t.pending is set.
@@ -359,7 +234,7 @@ func (m *Manager) switchTo(t *target, r *replacement) {
 	m.mu.Unlock()
 	close(r.switched)
 	m.emit(Event{Type: EventTargetReplaced, Target: t.name, Endpoint: r.pool.endpoint(), Generation: m.gen.Load(),
-		Old: old.endpoint(), New: r.pool.endpoint(), Changes: changeLines(r.old, r.pool.spec)})
+		Old: old.endpoint(), New: r.pool.endpoint(), Changes: r.changes})
 	m.retire(old, "replaced")
 }
 
@@ -382,7 +257,7 @@ func (m *Manager) update(ctx context.Context, a reconcile.Action) error {
 	}
 	p.drain.Store(int64(a.Desired.Timeouts.Drain))
 	e := Event{Type: EventTargetUpdated, Target: a.Name, Endpoint: p.endpoint(), Generation: m.gen.Load(),
-		Changes: changeLines(a.Current, a.Desired)}
+		Changes: changeLines(a.Changes)}
 	if a.Kind == reconcile.Resize {
 		e.Type, e.Changes = EventTargetResized, nil
 		e.Old, e.New = fmt.Sprint(a.Current.Pool.Size), fmt.Sprint(a.Desired.Pool.Size)
@@ -409,19 +284,15 @@ func (m *Manager) delete(a reconcile.Action) {
 	m.retireLater(p, "deleted")
 }
 
-// changeLines describes what differs between two specs, secrets masked.
-func changeLines(old, new spec.Target) []string {
-	plan := reconcile.Diff(&spec.Config{Targets: []spec.Target{new}},
-		reconcile.State{Targets: []reconcile.Running{{Target: old}}})
+// changeLines describes a plan's changes for an event, secrets masked.
+func changeLines(cs []reconcile.Change) []string {
 	var out []string
-	for _, a := range plan.Actions {
-		for _, c := range a.Changes {
-			if c.Sensitive {
-				out = append(out, c.Path+" changed")
-				continue
-			}
-			out = append(out, fmt.Sprintf("%s %s → %s", c.Path, c.Old, c.New))
+	for _, c := range cs {
+		if c.Sensitive {
+			out = append(out, c.Path+" changed")
+			continue
 		}
+		out = append(out, fmt.Sprintf("%s %s → %s", c.Path, c.Old, c.New))
 	}
 	return out
 }
@@ -441,7 +312,7 @@ func (m *Manager) close(ctx context.Context) error {
 	stopForcing := context.AfterFunc(ctx, m.endLife) // past ctx, drains are cut short
 	defer stopForcing()
 
-	m.applying <- struct{}{} // waits for a running apply, which sees closing and ends
+	<-m.loopDone // a running apply sees closing and ends; the watch stops
 	m.mu.Lock()
 	var pools []*pool
 	for name, t := range m.targets {
@@ -463,6 +334,9 @@ func (m *Manager) close(ctx context.Context) error {
 	m.wg.Wait()
 	m.endLife()
 	m.events.Close()
+	if m.log != nil {
+		m.log.close()
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("manager: close: %w", ctx.Err())
 	}

@@ -23,7 +23,7 @@ func TestApplyLifecycle(t *testing.T) {
 	a := m.Client("a")
 
 	res := testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s1, Size: 2}, testkit.Target{Name: "b", Srv: s1, Size: 3}))
-	if got := res.Plan.Summary().Create; got != 2 {
+	if got := res.Plan.Summary()[reconcile.Create]; got != 2 {
 		t.Fatalf("plan creates %d targets, want 2:\n%s", got, res.Plan)
 	}
 	testkit.WaitConns(t, s1, 5)
@@ -82,18 +82,30 @@ func TestApplyLifecycle(t *testing.T) {
 	}
 }
 
+// Applying the configuration in force changes nothing, and is recorded as
+// unchanged, with no config.applied, as a file reload of it is.
 func TestApplyUnchangedIsEmpty(t *testing.T) {
 	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users()})
 	m := testkit.NewManager(t, manager.Options{})
+	ev := testkit.Record(t, m)
 	y := testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2})
 	first := testkit.Apply(t, m, y)
+	_, i := ev.Wait(t, 0, "applied", testkit.Is(manager.EventConfigApplied, ""))
 	again := testkit.Apply(t, m, y)
+	m.Reject("marker", errors.New("a marker after the second apply"))
+	ev.Wait(t, i, "marker", testkit.Is(manager.EventConfigRejected, ""))
+	for _, e := range ev.All()[i:] {
+		if e.Type == manager.EventConfigApplied {
+			t.Fatalf("an apply that changed nothing emitted %v", e)
+		}
+	}
 	if !again.Plan.Empty() || again.Generation != first.Generation {
 		t.Fatalf("second apply: generation %d→%d, plan:\n%s", first.Generation, again.Generation, again.Plan)
 	}
-	if r := m.Status().Reloads; r.Applied != 2 || r.Partial+r.Rejected+r.Unchanged != 0 {
-		t.Fatalf("reload counts %+v, want 2 applied", r)
+	if r := m.Status().Reloads; r.Applied != 1 || r.Unchanged != 1 || r.Partial != 0 || r.Rejected != 1 {
+		t.Fatalf("reload counts %+v, want 1 applied, 1 unchanged, then the marker rejected", r)
 	}
+
 	if p := m.Plan(testkit.Parse(t, y)); !p.Empty() {
 		t.Fatalf("Plan of the same config:\n%s", p)
 	}
@@ -149,7 +161,7 @@ func TestCreateUnreachableConvergesLater(t *testing.T) {
 		t.Fatal("outcome has no error")
 	}
 	st := testkit.WaitStatus(t, m, "a in error", func(st manager.Status) bool {
-		return len(st.Targets) == 1 && st.Targets[0].State == "error"
+		return len(st.Targets) == 1 && st.Targets[0].State == fleare.StateError
 	})
 	if st.LastReload.Result != manager.ReloadPartial || len(st.LastReload.Errors) != 1 {
 		t.Fatalf("last reload: %+v", st.LastReload)
@@ -183,7 +195,7 @@ func TestReplaceWaitsForNewPool(t *testing.T) {
 		t.Fatalf("Ping while the replacement is pending: %v", err)
 	}
 	st := m.Status()
-	if p := st.Targets[0].Pending; p == nil || p.Endpoint != s2.Addr() || st.Targets[0].Endpoint != s1.Addr() {
+	if p := st.Targets[0].Pending; p == nil || p.Addr != s2.Addr() || st.Targets[0].Addr != s1.Addr() {
 		t.Fatalf("status: %+v", st.Targets[0])
 	}
 	// The plan does not repeat the replace: the target converges already.

@@ -21,7 +21,10 @@ const (
 type Options struct {
 	// Logger receives one record per event (debug for pool state changes,
 	// info for configuration and target changes, warn for errors and
-	// rejected configurations). Default nil: no logging.
+	// rejected configurations), written by a goroutine of the manager's so
+	// that a slow log never slows a request: up to EventBuffer events wait
+	// for it, and those beyond are dropped and counted (Status.LogDropped).
+	// Default nil: no logging.
 	Logger *slog.Logger
 
 	// Debounce is how long a watched file must be quiet before it is read.
@@ -35,8 +38,8 @@ type Options struct {
 	// Default false.
 	ReloadOnSIGHUP bool
 
-	// EventBuffer is each subscriber's buffer; a subscriber that falls
-	// further behind loses events. Default 1024.
+	// EventBuffer is each subscriber's buffer, and the log's; a subscriber
+	// that falls further behind loses events. Default 1024.
 	EventBuffer int
 	// ConnectConcurrency bounds how many new pools Apply opens at the same
 	// time (pools for one address still dial one connection at a time, as

@@ -28,7 +28,7 @@ type target struct {
 // replacement is the new half of a make-before-break replace.
 type replacement struct {
 	pool     *pool
-	old      spec.Target   // the spec of the pool being replaced, for the event
+	changes  []string      // what the replace changes, for the event
 	switched chan struct{} // closed once pool serves the target
 }
 
@@ -67,37 +67,15 @@ func (m *Manager) newPool(t spec.Target, onReady func(*pool)) *pool {
 	return p
 }
 
-// poolOptions translates a target's spec into options for its pool.
+// poolOptions returns the options of a pool for t: the target's own
+// (spec.Target.PoolOptions), and the manager's dialer, health checks and
+// event relay to p.
 func (m *Manager) poolOptions(t spec.Target, p *pool) fleare.Options {
-	o := fleare.Options{
-		PoolSize:            t.Pool.Size,
-		MaxQueue:            t.Pool.MaxQueue,
-		Pipeline:            t.Pool.Pipeline,
-		Username:            t.Username,
-		ConnectTimeout:      t.Timeouts.Connect,
-		RequestTimeout:      t.Timeouts.Request,
-		MaxRetries:          t.Retry.MaxRetries,
-		RetryInterval:       t.Retry.Interval,
-		HealthCheckInterval: m.opts.HealthCheckInterval,
-		CloseSpacing:        m.opts.CloseSpacing,
-		Dialer:              m.opts.Dialer,
-		OnEvent:             func(e fleare.Event) { m.poolEvent(p, e) },
-	}
-	// In spec a zero means none; in fleare a zero means the default.
-	if o.MaxRetries == 0 {
-		o.MaxRetries = -1
-	}
-	if o.MaxQueue == 0 {
-		o.MaxQueue = -1
-	}
-	if t.PasswordFile != "" {
-		o.PasswordFunc = func() (string, error) {
-			s, err := t.ResolvePassword()
-			return s.Reveal(), err
-		}
-	} else {
-		o.Password = t.Password.Reveal()
-	}
+	o := t.PoolOptions()
+	o.HealthCheckInterval = m.opts.HealthCheckInterval
+	o.CloseSpacing = m.opts.CloseSpacing
+	o.Dialer = m.opts.Dialer
+	o.OnEvent = func(e fleare.Event) { m.poolEvent(p, e) }
 	return o
 }
 

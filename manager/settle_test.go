@@ -33,14 +33,14 @@ func TestReloadLoopSettles(t *testing.T) {
 		}
 		events, cancel := m.Subscribe()
 		defer cancel()
-		ctx, stop := context.WithCancel(t.Context())
+		// A watch fed by the test instead of a file watcher.
 		updates := make(chan filewatch.Update)
 		path := filepath.Join(t.TempDir(), "f.yaml")
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			m.reloadLoop(ctx, path, updates, nil)
-		}()
+		w := &watch{path: path, updates: updates, cancel: func() {}}
+		const good = "version: 1\ntargets: {}\n"
+		if err := m.send(t.Context(), request{kind: watchRequest, w: w, first: save(t, path, good)}).err; err != nil {
+			t.Fatal(err)
+		}
 		next := func() Event {
 			t.Helper()
 			select {
@@ -51,20 +51,29 @@ func TestReloadLoopSettles(t *testing.T) {
 				return Event{}
 			}
 		}
-		const good = "version: 1\ntargets: {}\n"
-
-		updates <- save(t, path, "version: 1\ntarg") // half written
-		time.Sleep(m.settleTime() / 2)
-		updates <- save(t, path, good) // the rest, within the settling time
 		synctest.Wait()
 		if e := next(); e.Type != EventConfigApplied {
 			t.Fatalf("event %v, want config.applied", e)
 		}
-		time.Sleep(time.Hour)
-		synctest.Wait()
-		if len(events) != 0 {
-			t.Fatalf("unexpected event %v", <-events)
+		// unchanged waits for the n-th reading that changed nothing, and
+		// checks that no event came.
+		unchanged := func(n uint64) {
+			t.Helper()
+			synctest.Wait()
+			if st := m.Status(); st.Reloads.Unchanged != n || st.Reloads.Rejected != 0 {
+				t.Fatalf("reloads %+v, want %d unchanged and nothing rejected", st.Reloads, n)
+			}
+			if len(events) != 0 {
+				t.Fatalf("unexpected event %v", <-events)
+			}
 		}
+
+		updates <- save(t, path, "version: 1\ntarg") // half written
+		time.Sleep(m.settleTime() / 2)
+		updates <- save(t, path, good+"# v2\n") // the rest, within the settling time
+		unchanged(1)
+		time.Sleep(time.Hour)
+		unchanged(1)
 
 		// More is written, and the watcher has not told yet when the
 		// settling time ends: the half is not rejected, and what the file
@@ -73,15 +82,9 @@ func TestReloadLoopSettles(t *testing.T) {
 		updates <- save(t, path, "version: 1\ntargets: {") // half written
 		whole := save(t, path, "version: 1\ntargets: {}\n# whole\n")
 		time.Sleep(m.settleTime())
-		synctest.Wait()
-		if len(events) != 0 {
-			t.Fatalf("event %v at the end of the settling time, want none", <-events)
-		}
+		unchanged(1)
 		updates <- whole
-		synctest.Wait()
-		if e := next(); e.Type != EventConfigApplied {
-			t.Fatalf("event %v, want config.applied", e)
-		}
+		unchanged(2)
 
 		updates <- save(t, path, "version: 1\ntargets: [") // stays broken
 		time.Sleep(m.settleTime() - time.Millisecond)
@@ -95,8 +98,11 @@ func TestReloadLoopSettles(t *testing.T) {
 			t.Fatalf("event %v, want config.rejected", e)
 		}
 
-		stop()
-		<-done
+		close(updates) // the watch ends
+		synctest.Wait()
+		if st := m.Status(); st.Watching != "" {
+			t.Fatalf("still watching %s after the watch ended", st.Watching)
+		}
 		if err := m.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}

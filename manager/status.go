@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fleare-manager/fleare-manager/fleare"
 )
 
 // ReloadResult says how a configuration attempt ended.
@@ -21,8 +23,9 @@ const (
 	// ReloadRejected: the configuration did not load or validate, and
 	// nothing changed.
 	ReloadRejected ReloadResult = "rejected"
-	// ReloadUnchanged: the file was read again and holds the configuration
-	// in force, so there was nothing to do.
+	// ReloadUnchanged: the configuration (from any source: Apply, the
+	// watched file, SIGHUP) holds the settings in force, so there was
+	// nothing to do and no config.applied is emitted.
 	ReloadUnchanged ReloadResult = "unchanged"
 )
 
@@ -67,51 +70,31 @@ type Status struct {
 	Reloads ReloadCounts `json:"reloads"`
 	// EventsDropped counts events lost by subscribers that fell behind.
 	EventsDropped uint64 `json:"eventsDropped"`
+	// LogDropped counts events not logged because the log fell behind
+	// (Options.EventBuffer of them wait to be written).
+	LogDropped uint64 `json:"logDropped"`
 	// Targets has one entry per configured target, sorted by name.
 	Targets []TargetStatus `json:"targets"`
 	// Draining lists pools taken out of service that are still closing.
 	Draining []DrainingPool `json:"draining,omitempty"`
 }
 
-// TargetStatus is a snapshot of one target.
+// TargetStatus is a snapshot of one target: its serving pool's
+// fleare.Stats (Addr is the pool's host:port; counters start from zero when
+// a replace opens a new pool), and the target's own facts.
 type TargetStatus struct {
-	Name string `json:"name"`
-	// Endpoint is the host:port of the pool serving calls.
-	Endpoint string `json:"endpoint"`
-	// State is the serving pool's state: connecting, connected, error...
-	State string `json:"state"`
-	// Pool gauges of the serving pool.
-	Desired int `json:"desired"`
-	Open    int `json:"open"`
-	Idle    int `json:"idle"`
-	InUse   int `json:"inUse"`
-	Waiting int `json:"waiting"`
-	// Requests and Errors count requests sent and calls failed by the
-	// serving pool since it was opened (ServerErrors: "Error" replies).
-	Requests     uint64 `json:"requests"`
-	Errors       uint64 `json:"errors"`
-	ServerErrors uint64 `json:"serverErrors"`
-	// Dials, DialFailures and Replaced count connection attempts, failed
-	// ones, and broken connections replaced.
-	Dials        uint64 `json:"dials"`
-	DialFailures uint64 `json:"dialFailures"`
-	Replaced     uint64 `json:"replaced"`
-	// LastError is the serving pool's last dial or connection error.
-	LastError     string    `json:"lastError,omitempty"`
-	LastErrorTime time.Time `json:"lastErrorTime,omitzero"`
+	Name string
+	fleare.Stats
 	// LastChange is when the target's configuration last changed.
-	LastChange time.Time `json:"lastChange"`
-	// Pending describes a replacement pool that is filling, nil if none.
-	Pending *PendingPool `json:"pending,omitempty"`
+	LastChange time.Time
+	// Pending is the new pool of a replace, filling and not serving yet;
+	// nil if none.
+	Pending *PendingPool
 }
 
 // PendingPool is the new half of a replace, not serving yet.
 type PendingPool struct {
-	Endpoint  string `json:"endpoint"`
-	State     string `json:"state"`
-	Open      int    `json:"open"`
-	Desired   int    `json:"desired"`
-	LastError string `json:"lastError,omitempty"`
+	fleare.Stats
 }
 
 // DrainingPool is a pool being closed.
@@ -156,14 +139,14 @@ func (m *Manager) Status() Status {
 
 	// Pool stats take each pool's lock: gather them without holding mu.
 	st.EventsDropped = m.events.Dropped()
+	if m.log != nil {
+		st.LogDropped = m.log.dropped.Load()
+	}
 	st.Targets = make([]TargetStatus, 0, len(entries))
 	for _, e := range entries {
-		ts := targetStatus(e.name, e.active)
-		ts.LastChange = e.lastChange
+		ts := TargetStatus{Name: e.name, Stats: e.active.client.Stats(), LastChange: e.lastChange}
 		if e.pending != nil {
-			ps := e.pending.client.Stats()
-			ts.Pending = &PendingPool{Endpoint: ps.Addr, State: ps.State.String(), Open: ps.Open,
-				Desired: ps.Desired, LastError: ps.LastError}
+			ts.Pending = &PendingPool{Stats: e.pending.client.Stats()}
 		}
 		st.Targets = append(st.Targets, ts)
 	}
@@ -176,26 +159,4 @@ func (m *Manager) Status() Status {
 		return strings.Compare(a.Target+" "+a.Endpoint, b.Target+" "+b.Endpoint)
 	})
 	return st
-}
-
-func targetStatus(name string, p *pool) TargetStatus {
-	s := p.client.Stats()
-	return TargetStatus{
-		Name:          name,
-		Endpoint:      s.Addr,
-		State:         s.State.String(),
-		Desired:       s.Desired,
-		Open:          s.Open,
-		Idle:          s.Idle,
-		InUse:         s.InUse,
-		Waiting:       s.Waiting,
-		Requests:      s.Requests,
-		Errors:        s.Errors,
-		ServerErrors:  s.ServerErrors,
-		Dials:         s.DialAttempts,
-		DialFailures:  s.DialFailures,
-		Replaced:      s.Replaced,
-		LastError:     s.LastError,
-		LastErrorTime: s.LastErrorTime,
-	}
 }

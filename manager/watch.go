@@ -37,119 +37,124 @@ func (m *Manager) settleTime() time.Duration {
 //
 // A file that does not load or validate changes nothing: the configuration
 // in force stays, and an EventConfigRejected lists every problem. Content
-// identical to the configuration in force yields no plan. WatchFile returns
-// an error, and does not watch, when the file cannot be read or is invalid
-// at the start, or when a file is already being watched.
+// that changes nothing is recorded as unchanged. WatchFile returns an
+// error, and does not watch, when the file cannot be read or is invalid at
+// the start, or when a file is already being watched.
 func (m *Manager) WatchFile(ctx context.Context, path string) error {
-	if err := m.acquire(ctx); err != nil {
-		return fmt.Errorf("manager: watch %s: %w", path, err)
-	}
-	defer m.release()
 	m.mu.Lock()
-	if m.watchPath != "" {
-		cur := m.watchPath
-		m.mu.Unlock()
+	cur := m.watchPath
+	m.mu.Unlock()
+	if cur != "" {
 		return fmt.Errorf("manager: watch %s: already watching %s", path, cur)
 	}
-	m.watchPath = path
-	m.mu.Unlock()
-
 	wctx, cancel := context.WithCancel(ctx)
 	updates, err := filewatch.Watch(wctx, path, m.watchOptions())
+	if err != nil {
+		cancel()
+		return err
+	}
+	w := &watch{path: path, updates: updates, cancel: cancel}
+	var first filewatch.Update
+	select {
+	case first = <-updates:
+	case <-ctx.Done():
+		err = fmt.Errorf("manager: watch %s: %w", path, ctx.Err())
+	}
 	if err == nil {
-		err = m.initialLoad(wctx, path, updates)
+		err = m.send(ctx, request{kind: watchRequest, w: w, first: first, source: path}).err
 	}
 	if err != nil {
 		cancel()
-		for range updates {
+		for range updates { // until the watcher has stopped
 		}
-		m.mu.Lock()
-		m.watchPath = ""
-		m.mu.Unlock()
 		return err
 	}
-	var hup chan os.Signal
-	if m.opts.ReloadOnSIGHUP {
-		hup = make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-	}
-	m.wg.Go(func() {
-		defer func() {
-			if hup != nil {
-				signal.Stop(hup)
-			}
-			cancel()
-			for range updates { // until the watcher has stopped
-			}
-			m.mu.Lock()
-			m.watchPath = ""
-			m.mu.Unlock()
-		}()
-		m.reloadLoop(wctx, path, updates, hup)
-	})
 	return nil
 }
 
-// initialLoad applies the watcher's first reading of the file; the caller
-// holds the apply token.
-func (m *Manager) initialLoad(ctx context.Context, path string, updates <-chan filewatch.Update) error {
-	var u filewatch.Update
-	select {
-	case u = <-updates:
-	case <-ctx.Done():
-		return fmt.Errorf("manager: watch %s: %w", path, ctx.Err())
-	}
-	cfg, err := load(path, u)
-	if err != nil {
-		m.Reject(path, err)
-		return err
-	}
-	_, err = m.applyHeld(ctx, cfg, path, u.Hash)
-	if errors.Is(err, ErrClosed) {
-		return err
-	}
-	return nil // targets that failed keep converging; the file was applied
+// watch is a watched file as the reload loop follows it. Only the loop
+// touches it once WatchFile has handed it over.
+type watch struct {
+	path    string
+	updates <-chan filewatch.Update // the file's readings; closed when the watch ends
+	cancel  context.CancelFunc      // ends the file watcher
+	hup     chan os.Signal          // SIGHUP, with Options.ReloadOnSIGHUP; else nil
+
+	held   filewatch.Update // the latest reading, refused and not yet reported
+	why    error            // why held was refused
+	settle <-chan time.Time // fires when held is to be reported; nil when nothing is held
 }
 
-// reloadLoop applies each new content of the file until ctx ends or the
-// manager closes. A content that does not load is held for a settling time:
-// if the file still holds it then, it is rejected; if the file changed
-// meanwhile (a writer is at work, and the watcher has not said so yet), it
-// is not, and the new content is left to the watcher, which delivers it
-// once it has settled: content read under a writer is never applied.
-func (m *Manager) reloadLoop(ctx context.Context, path string, updates <-chan filewatch.Update, hup <-chan os.Signal) {
-	var (
-		held   filewatch.Update // the latest content, refused and not yet reported
-		why    error            // why held was refused
-		settle <-chan time.Time // fires when held is to be reported
-	)
-	for {
-		var u filewatch.Update
-		select {
-		case <-ctx.Done():
-			return
-		case <-m.closing:
-			return
-		case <-settle:
-			settle = nil
-			if u = readNow(path); sameReading(u, held) {
-				m.Reject(path, why)
-			}
-			// Otherwise the file changed, perhaps under a writer still at
-			// work: the watcher delivers it once it has settled.
-			continue
-		case <-hup:
-			u = readNow(path)
-		case next, ok := <-updates:
-			if !ok {
-				return
-			}
-			u = next
-		}
-		settle = nil
-		if err := m.reloadFile(ctx, path, u); err != nil {
-			held, why, settle = u, err, time.After(m.settleTime())
-		}
+// channels returns what the reload loop waits on for w: none for a nil w.
+func (w *watch) channels() (<-chan filewatch.Update, <-chan os.Signal, <-chan time.Time) {
+	if w == nil {
+		return nil, nil, nil
+	}
+	return w.updates, w.hup, w.settle
+}
+
+// startWatch applies the watch's first reading and, if it loads, makes the
+// file watched; it runs on the reload loop. An invalid first reading is
+// rejected and returned.
+func (m *Manager) startWatch(ctx context.Context, w *watch, first filewatch.Update) error {
+	cfg, err := load(w.path, first)
+	if err != nil {
+		m.reject(w.path, err)
+		return err
+	}
+	if _, err := m.applyConfig(ctx, cfg, w.path, first.Hash); errors.Is(err, ErrClosed) {
+		return err
+	} // targets that failed keep converging; the file was applied
+	if m.opts.ReloadOnSIGHUP {
+		w.hup = make(chan os.Signal, 1)
+		signal.Notify(w.hup, syscall.SIGHUP)
+	}
+	m.mu.Lock()
+	m.watchPath = w.path
+	m.mu.Unlock()
+	return nil
+}
+
+// stop ends w, whose context may have ended already, and waits for its
+// file watcher to stop. It runs on the reload loop; a nil w is no watch.
+func (w *watch) stop(m *Manager) {
+	if w == nil {
+		return
+	}
+	if w.hup != nil {
+		signal.Stop(w.hup)
+	}
+	w.cancel()
+	for range w.updates {
+	}
+	m.mu.Lock()
+	m.watchPath = ""
+	m.mu.Unlock()
+}
+
+// fileReading applies one reading of the watched file. A reading that does
+// not load is held for a settling time: if the file still holds it then, it
+// is rejected (see settled).
+func (m *Manager) fileReading(w *watch, u filewatch.Update) {
+	w.settle = nil
+	cfg, err := load(w.path, u)
+	if err != nil {
+		w.held, w.why, w.settle = u, err, time.After(m.settleTime())
+		return
+	}
+	// A file reload is not the caller's: it runs until its pools are
+	// ready or fail, or the manager closes.
+	_, _ = m.applyConfig(m.life, cfg, w.path, u.Hash) // outcomes are in the event and the status
+}
+
+// settled ends the settling time of a held reading: rejected if the file
+// still holds it. If the file changed meanwhile, perhaps under a writer
+// still at work, the watcher delivers the new content once it has settled:
+// content read under a writer is never applied.
+func (m *Manager) settled(w *watch) {
+	w.settle = nil
+	if u := readNow(w.path); sameReading(u, w.held) {
+		m.reject(w.path, w.why)
 	}
 }
 
@@ -160,29 +165,6 @@ func sameReading(a, b filewatch.Update) bool {
 		return a.Err != nil && b.Err != nil
 	}
 	return a.Hash == b.Hash
-}
-
-// reloadFile applies one content of the file, unless it is the content in
-// force. It returns why the content could not be loaded.
-func (m *Manager) reloadFile(ctx context.Context, path string, u filewatch.Update) error {
-	cfg, err := load(path, u)
-	if err != nil {
-		return err
-	}
-	if err := m.acquire(ctx); err != nil {
-		return nil // closing, or the watch is ending
-	}
-	defer m.release()
-	m.mu.Lock()
-	unchanged := m.source == path && m.hash == u.Hash
-	if unchanged {
-		m.recordLocked(Reload{Time: time.Now(), Source: path, Result: ReloadUnchanged, Generation: m.gen.Load()})
-	}
-	m.mu.Unlock()
-	if !unchanged {
-		_, _ = m.applyHeld(ctx, cfg, path, u.Hash) // outcomes are in the event and the status
-	}
-	return nil
 }
 
 // load parses one reading of the configuration file.
@@ -215,24 +197,6 @@ func readNow(path string) filewatch.Update {
 		return filewatch.Update{Err: err}
 	}
 	return filewatch.Update{Data: data, Hash: sha256.Sum256(data)}
-}
-
-// Reject records that a configuration from source (a file path, or a name
-// the caller chooses) was refused, and why: it becomes the last reload in
-// Status, with every problem of a spec error on its own line, and an
-// EventConfigRejected says so. Nothing else changes. Both hold at most
-// spec.MaxProblems problems and a line counting the others, so a file with
-// a million mistakes costs no more to keep than one with a hundred.
-// WatchFile calls it for the file it watches; code that parses
-// configurations itself (an admin API, say) calls it to report theirs the
-// same way.
-func (m *Manager) Reject(source string, err error) {
-	lines := spec.Lines(err)
-	m.mu.Lock()
-	m.recordLocked(Reload{Time: time.Now(), Source: source, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines})
-	m.mu.Unlock()
-	m.emit(Event{Type: EventConfigRejected, Source: source, Generation: m.gen.Load(),
-		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", spec.Count(err)), Errors: lines})
 }
 
 // watchTrouble logs a problem of the file watch itself (it recovers on its

@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -38,12 +39,16 @@ var (
 	descDials     = desc("dials_total", "Connection attempts (dial plus authentication) by the target's serving pool.", "target")
 	descDialFails = desc("dial_failures_total", "Failed connection attempts by the target's serving pool.", "target")
 	descReplaced  = desc("connections_replaced_total", "Connections of the target's serving pool that were lost (broken, timed out, found dead) and replaced.", "target")
+	descWaitTime  = desc("pool_wait_seconds_total", "Time callers spent waiting for a connection of the target's serving pool.", "target")
+	descQueueFull = desc("pool_queue_full_total", "Calls to the target refused at once because its pool's queue of waiting callers was full.", "target")
+	descClosed    = desc("pool_connections_closed_total", "Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight).", "target", "reason")
 )
 
 var statusDescs = []*prometheus.Desc{
 	descTargets, descGeneration, descDraining, descReloads, descLastOK, descLastOKTime, descDropped,
 	descConnected, descDesired, descOpen, descIdle, descInUse, descWaiting,
 	descRequests, descErrors, descSrvErrors, descDials, descDialFails, descReplaced,
+	descWaitTime, descQueueFull, descClosed,
 }
 
 // collector turns a Source's Status into metrics at scrape time, and adds
@@ -90,26 +95,43 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	collectLastReload(st, gauge)
 
 	for _, t := range st.Targets {
-		connected := 0.0
-		if t.State == "connected" {
-			connected = 1
-		}
-		gauge(descConnected, connected, t.Name)
-		gauge(descDesired, float64(t.Desired), t.Name)
-		gauge(descOpen, float64(t.Open), t.Name)
-		gauge(descIdle, float64(t.Idle), t.Name)
-		gauge(descInUse, float64(t.InUse), t.Name)
-		gauge(descWaiting, float64(t.Waiting), t.Name)
-		counter(descRequests, t.Requests, t.Name)
-		counter(descErrors, t.Errors, t.Name)
-		counter(descSrvErrors, t.ServerErrors, t.Name)
-		counter(descDials, t.Dials, t.Name)
-		counter(descDialFails, t.DialFailures, t.Name)
-		counter(descReplaced, t.Replaced, t.Name)
+		collectTarget(ch, t, gauge, counter)
 	}
 	if c.lat != nil {
 		c.lat.sync(st.Targets)
 		c.lat.hist.Collect(ch)
+	}
+}
+
+// collectTarget sends the metrics of one target's serving pool.
+func collectTarget(ch chan<- prometheus.Metric, t manager.TargetStatus,
+	gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {
+	connected := 0.0
+	if t.State == fleare.StateConnected {
+		connected = 1
+	}
+	gauge(descConnected, connected, t.Name)
+	gauge(descDesired, float64(t.Desired), t.Name)
+	gauge(descOpen, float64(t.Open), t.Name)
+	gauge(descIdle, float64(t.Idle), t.Name)
+	gauge(descInUse, float64(t.InUse), t.Name)
+	gauge(descWaiting, float64(t.Waiting), t.Name)
+	counter(descRequests, t.Requests, t.Name)
+	counter(descErrors, t.Errors, t.Name)
+	counter(descSrvErrors, t.ServerErrors, t.Name)
+	counter(descDials, t.DialAttempts, t.Name)
+	counter(descDialFails, t.DialFailures, t.Name)
+	counter(descReplaced, t.Replaced, t.Name)
+	ch <- prometheus.MustNewConstMetric(descWaitTime, prometheus.CounterValue, t.WaitTime.Seconds(), t.Name)
+	counter(descQueueFull, t.QueueFull, t.Name)
+	for _, c := range []struct {
+		reason string
+		n      uint64
+	}{
+		{"broken", t.ClosedBroken}, {"timeout", t.ClosedTimeout}, {"canceled", t.ClosedCanceled},
+		{"resize", t.ClosedResize}, {"shutdown", t.ClosedShutdown}, {"forced", t.ClosedForced},
+	} {
+		counter(descClosed, c.n, t.Name, c.reason)
 	}
 }
 

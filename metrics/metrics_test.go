@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
+	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
 	"github.com/fleare-manager/fleare-manager/manager"
 	"github.com/fleare-manager/fleare-manager/metrics"
@@ -317,7 +318,7 @@ func TestMetricNamesLint(t *testing.T) {
 	lat.Observe("a", time.Millisecond, nil)
 	src := &fakeSource{st: manager.Status{
 		LastReload: &manager.Reload{Time: time.Now(), Result: manager.ReloadApplied},
-		Targets:    []manager.TargetStatus{{Name: "a", State: "connected"}},
+		Targets:    []manager.TargetStatus{{Name: "a", Stats: fleare.Stats{State: fleare.StateConnected}}},
 	}}
 	problems, err := testutil.CollectAndLint(metrics.NewCollector(src, lat))
 	if err != nil {
@@ -330,7 +331,7 @@ func TestMetricNamesLint(t *testing.T) {
 
 func TestRegister(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	src := &fakeSource{st: manager.Status{Targets: []manager.TargetStatus{{Name: "a", Open: 3}}}}
+	src := &fakeSource{st: manager.Status{Targets: []manager.TargetStatus{{Name: "a", Stats: fleare.Stats{Open: 3}}}}}
 	if err := metrics.Register(reg, src, metrics.New(metrics.Options{})); err != nil {
 		t.Fatal(err)
 	}
@@ -442,3 +443,36 @@ func targetsOf(fams map[string]*dto.MetricFamily, name string) string {
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// The pool's wait time, refusals and closes by reason come from the
+// target's fleare.Stats as they are.
+func TestPoolWaitsAndCloses(t *testing.T) {
+	src := &fakeSource{st: manager.Status{Targets: []manager.TargetStatus{{Name: "a", Stats: fleare.Stats{
+		State: fleare.StateConnected, WaitTime: 1500 * time.Millisecond, QueueFull: 7,
+		ClosedBroken: 1, ClosedTimeout: 2, ClosedCanceled: 3, ClosedResize: 4, ClosedShutdown: 5, ClosedForced: 6,
+	}}}}}
+	const want = `
+# HELP fleare_manager_pool_connections_closed_total Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight).
+# TYPE fleare_manager_pool_connections_closed_total counter
+fleare_manager_pool_connections_closed_total{reason="broken",target="a"} 1
+fleare_manager_pool_connections_closed_total{reason="canceled",target="a"} 3
+fleare_manager_pool_connections_closed_total{reason="forced",target="a"} 6
+fleare_manager_pool_connections_closed_total{reason="resize",target="a"} 4
+fleare_manager_pool_connections_closed_total{reason="shutdown",target="a"} 5
+fleare_manager_pool_connections_closed_total{reason="timeout",target="a"} 2
+# HELP fleare_manager_pool_queue_full_total Calls to the target refused at once because its pool's queue of waiting callers was full.
+# TYPE fleare_manager_pool_queue_full_total counter
+fleare_manager_pool_queue_full_total{target="a"} 7
+# HELP fleare_manager_pool_wait_seconds_total Time callers spent waiting for a connection of the target's serving pool.
+# TYPE fleare_manager_pool_wait_seconds_total counter
+fleare_manager_pool_wait_seconds_total{target="a"} 1.5
+# HELP fleare_manager_target_connected Whether the target's serving pool is connected (at least one connection open): 1 or 0.
+# TYPE fleare_manager_target_connected gauge
+fleare_manager_target_connected{target="a"} 1
+`
+	names := []string{"fleare_manager_pool_connections_closed_total", "fleare_manager_pool_queue_full_total",
+		"fleare_manager_pool_wait_seconds_total", "fleare_manager_target_connected"}
+	if err := testutil.CollectAndCompare(metrics.NewCollector(src, nil), strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+}

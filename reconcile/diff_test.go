@@ -40,73 +40,39 @@ func password(p string) func(*spec.Target) {
 
 func cfg(ts ...spec.Target) *spec.Config { return &spec.Config{Version: spec.Version, Targets: ts} }
 
-func live(ts ...spec.Target) State {
-	s := State{}
-	for _, t := range ts {
-		s.Targets = append(s.Targets, Running{Target: t, Status: Status{State: "connected"}})
-	}
-	return s
-}
-
-func draining(t spec.Target) Running {
-	return Running{Target: t, Status: Status{State: "connected", Draining: true}}
-}
-
 func TestDiffTable(t *testing.T) {
 	a, b, c := tgt("a"), tgt("b"), tgt("c")
 	tests := []struct {
 		name    string
 		desired *spec.Config
-		actual  State
+		actual  *spec.Config
 		want    []Action
 	}{
-		{name: "nothing", desired: cfg(), actual: State{}},
-		{name: "nil desired, nothing running", desired: nil, actual: State{}},
-		{name: "same", desired: cfg(a, b), actual: live(a, b)},
+		{name: "nothing", desired: cfg(), actual: nil},
+		{name: "nil desired, nothing running", desired: nil, actual: nil},
+		{name: "same", desired: cfg(a, b), actual: cfg(a, b)},
 		{
 			name:    "create",
 			desired: cfg(a, b),
-			actual:  live(b),
+			actual:  cfg(b),
 			want:    []Action{{Kind: Create, Name: "a", Desired: a}},
 		},
 		{
 			name:    "delete",
 			desired: cfg(b),
-			actual:  live(a, b),
+			actual:  cfg(a, b),
 			want:    []Action{{Kind: Delete, Name: "a", Current: a}},
 		},
 		{
 			name:    "nil desired deletes all",
 			desired: nil,
-			actual:  live(a, b),
+			actual:  cfg(a, b),
 			want:    []Action{{Kind: Delete, Name: "a", Current: a}, {Kind: Delete, Name: "b", Current: b}},
-		},
-		{
-			name:    "unhealthy but equal needs nothing",
-			desired: cfg(a),
-			actual:  State{Targets: []Running{{Target: a, Status: Status{State: "error"}}}},
-		},
-		{
-			name:    "draining and not desired needs nothing",
-			desired: cfg(),
-			actual:  State{Targets: []Running{draining(a)}},
-		},
-		{
-			name:    "draining and desired again is a create",
-			desired: cfg(a),
-			actual:  State{Targets: []Running{draining(a)}},
-			want:    []Action{{Kind: Create, Name: "a", Desired: a}},
-		},
-		{
-			name:    "draining and desired with another spec is a create",
-			desired: cfg(tgt("a", host("10.0.0.9"))),
-			actual:  State{Targets: []Running{draining(a)}},
-			want:    []Action{{Kind: Create, Name: "a", Desired: tgt("a", host("10.0.0.9"))}},
 		},
 		{
 			name:    "resize",
 			desired: cfg(tgt("a", size(8))),
-			actual:  live(tgt("a", size(4))),
+			actual:  cfg(tgt("a", size(4))),
 			want: []Action{{
 				Kind: Resize, Name: "a", Desired: tgt("a", size(8)), Current: tgt("a", size(4)),
 				Changes: []Change{{Path: "pool.size", Old: "4", New: "8"}},
@@ -115,7 +81,7 @@ func TestDiffTable(t *testing.T) {
 		{
 			name:    "update",
 			desired: cfg(tgt("a", request(5*time.Second))),
-			actual:  live(tgt("a", request(2*time.Second))),
+			actual:  cfg(tgt("a", request(2*time.Second))),
 			want: []Action{{
 				Kind: Update, Name: "a", Desired: tgt("a", request(5*time.Second)), Current: tgt("a", request(2*time.Second)),
 				Changes: []Change{{Path: "timeouts.request", Old: "2s", New: "5s"}},
@@ -124,7 +90,7 @@ func TestDiffTable(t *testing.T) {
 		{
 			name:    "update carries a resize",
 			desired: cfg(tgt("a", size(8), request(5*time.Second))),
-			actual:  live(tgt("a", size(4), request(2*time.Second))),
+			actual:  cfg(tgt("a", size(4), request(2*time.Second))),
 			want: []Action{{
 				Kind: Update, Name: "a",
 				Desired: tgt("a", size(8), request(5*time.Second)), Current: tgt("a", size(4), request(2*time.Second)),
@@ -137,7 +103,7 @@ func TestDiffTable(t *testing.T) {
 		{
 			name:    "replace carries everything else",
 			desired: cfg(tgt("a", host("10.0.0.2"), size(8), request(5*time.Second))),
-			actual:  live(tgt("a", size(4))),
+			actual:  cfg(tgt("a", size(4))),
 			want: []Action{{
 				Kind: Replace, Name: "a",
 				Desired: tgt("a", host("10.0.0.2"), size(8), request(5*time.Second)), Current: tgt("a", size(4)),
@@ -151,7 +117,7 @@ func TestDiffTable(t *testing.T) {
 		{
 			name:    "password change is a masked replace",
 			desired: cfg(tgt("a", password("new-hunter2"))),
-			actual:  live(tgt("a", password("hunter2"))),
+			actual:  cfg(tgt("a", password("hunter2"))),
 			want: []Action{{
 				Kind: Replace, Name: "a", Desired: tgt("a", password("new-hunter2")), Current: tgt("a", password("hunter2")),
 				Changes: []Change{{Path: "password", Sensitive: true}},
@@ -160,7 +126,7 @@ func TestDiffTable(t *testing.T) {
 		{
 			name:    "password to password_file",
 			desired: cfg(tgt("a", func(t *spec.Target) { t.PasswordFile = "/run/secrets/fleare" })),
-			actual:  live(tgt("a", password("hunter2"))),
+			actual:  cfg(tgt("a", password("hunter2"))),
 			want: []Action{{
 				Kind: Replace, Name: "a",
 				Desired: tgt("a", func(t *spec.Target) { t.PasswordFile = "/run/secrets/fleare" }),
@@ -178,17 +144,14 @@ func TestDiffTable(t *testing.T) {
 				tgt("b", request(5*time.Second)), // update
 				tgt("c", host("10.0.0.2")),       // replace
 				tgt("e"),                         // create
-				tgt("f"),                         // create over a draining pool
+				tgt("f"),                         // create
 				tgt("g"),                         // unchanged
 			),
-			actual: State{Targets: []Running{
-				{Target: a}, {Target: b}, {Target: c},
-				{Target: tgt("d")}, // delete
-				draining(tgt("f")),
-				{Target: tgt("g"), Status: Status{State: "disconnected"}},
-				draining(tgt("h")), // already going
-				{Target: tgt("i")}, // delete
-			}},
+			actual: cfg(a, b, c,
+				tgt("d"), // delete
+				tgt("g"),
+				tgt("i"), // delete
+			),
 			want: []Action{
 				{Kind: Create, Name: "e", Desired: tgt("e")},
 				{Kind: Create, Name: "f", Desired: tgt("f")},
@@ -203,20 +166,14 @@ func TestDiffTable(t *testing.T) {
 			},
 		},
 		{
-			name:    "duplicate running names: the live entry counts",
-			desired: cfg(tgt("a", size(8))),
-			actual:  State{Targets: []Running{draining(tgt("a", size(2))), {Target: tgt("a", size(8))}}},
-		},
-		{
-			name:    "duplicate running names, all draining",
-			desired: cfg(a),
-			actual:  State{Targets: []Running{draining(a), draining(a)}},
-			want:    []Action{{Kind: Create, Name: "a", Desired: a}},
-		},
-		{
 			name:    "duplicate desired names: the first counts",
 			desired: cfg(tgt("a", size(8)), tgt("a", size(9))),
-			actual:  live(tgt("a", size(8))),
+			actual:  cfg(tgt("a", size(8))),
+		},
+		{
+			name:    "duplicate current names: the first counts",
+			desired: cfg(tgt("a", size(8))),
+			actual:  cfg(tgt("a", size(8)), tgt("a", size(2))),
 		},
 	}
 	for _, tt := range tests {
@@ -262,7 +219,7 @@ func TestDiffEveryField(t *testing.T) {
 		t.Run(tt.path, func(t *testing.T) {
 			want := base
 			tt.mod(&want)
-			p := Diff(cfg(want), live(base))
+			p := Diff(cfg(want), cfg(base))
 			if len(p.Actions) != 1 {
 				t.Fatalf("got %d actions, want 1", len(p.Actions))
 			}
@@ -279,10 +236,10 @@ func TestDiffEveryField(t *testing.T) {
 
 func TestDiffUnsortedInput(t *testing.T) {
 	a, b, c, d := tgt("a"), tgt("b", size(3)), tgt("c"), tgt("d")
-	sorted := Diff(cfg(a, b, c), live(tgt("b"), c, d))
+	sorted := Diff(cfg(a, b, c), cfg(tgt("b"), c, d))
 
 	desired := cfg(c, a, b)
-	actual := live(d, tgt("b"), c)
+	actual := cfg(d, tgt("b"), c)
 	desiredCopy := slices.Clone(desired.Targets)
 	actualCopy := slices.Clone(actual.Targets)
 	got := Diff(desired, actual)
@@ -295,19 +252,5 @@ func TestDiffUnsortedInput(t *testing.T) {
 	}
 	if len(got.Actions) != 3 {
 		t.Errorf("got %d actions, want create a, resize b, delete d", len(got.Actions))
-	}
-}
-
-func TestStateOf(t *testing.T) {
-	if got := StateOf(nil); len(got.Targets) != 0 {
-		t.Errorf("StateOf(nil) = %+v", got)
-	}
-	c := cfg(tgt("a"), tgt("b", size(2)))
-	s := StateOf(c)
-	if len(s.Targets) != 2 || s.Targets[1].Target != c.Targets[1] || s.Targets[0].Status.Draining {
-		t.Errorf("StateOf = %+v", s)
-	}
-	if p := Diff(c, s); !p.Empty() {
-		t.Errorf("Diff(c, StateOf(c)) = %v", p)
 	}
 }

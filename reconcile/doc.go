@@ -3,7 +3,7 @@
 // clock, no mutation of its inputs, the same plan for the same inputs. A
 // runtime applies the plan; a command line shows it before anything happens.
 //
-//	plan := reconcile.Diff(cfg, state) // cfg from spec, state from the runtime
+//	plan := reconcile.Diff(cfg, current) // cfg from spec, current: the one applied
 //	if plan.Empty() {
 //		return nil
 //	}
@@ -33,13 +33,11 @@
 // in-place setting makes it an Update, which carries a new pool size too;
 // else it is a Resize. Create and Delete cover targets that appear or go.
 //
-// # Status
+// # Health
 //
-// A runtime reports each target's Status. Its State word (connected, error
-// and so on) never changes the plan: pools heal themselves, so a target whose
-// spec matches needs nothing however unwell it is. Draining marks a pool
-// being closed after a delete: Diff leaves it alone, and plans a Create when
-// its name is desired again.
+// A target's health never changes the plan: pools heal themselves, so a
+// target whose spec matches needs nothing however unwell it is, and Diff
+// compares configurations only.
 //
 // # Order
 //

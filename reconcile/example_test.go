@@ -31,7 +31,7 @@ func ExampleDiff() {
 		target("e", "10.0.0.10", 4, 30*time.Second),
 	}}
 
-	plan := reconcile.Diff(desired, reconcile.StateOf(running))
+	plan := reconcile.Diff(desired, running)
 	fmt.Print(plan)
 	fmt.Println(plan.Actions[1].Current.Host, "→", plan.Actions[1].Desired.Host)
 	// Output:
@@ -47,10 +47,7 @@ func ExampleDiff() {
 
 func ExamplePlan_Empty() {
 	cfg := &spec.Config{Version: 1, Targets: []spec.Target{target("a", "10.0.0.5", 8, time.Second)}}
-	state := reconcile.StateOf(cfg)
-	state.Targets[0].Status.State = "error" // unhealthy, but as configured: pools heal themselves
-
-	plan := reconcile.Diff(cfg, state)
+	plan := reconcile.Diff(cfg, cfg) // as configured, whatever the pools' health: they heal themselves
 	fmt.Println(plan.Empty())
 	fmt.Print(plan)
 	// Output:

@@ -1,8 +1,7 @@
 package reconcile
 
 import (
-	"strconv"
-	"time"
+	"slices"
 
 	"github.com/fleare-manager/fleare-manager/spec"
 )
@@ -23,83 +22,71 @@ const (
 	replaceEffect
 )
 
-// field is one configurable field of spec.Target.
-type field struct {
-	// path is the field's place in the configuration file.
-	path string
-	// effect is what a change of the field takes to apply.
-	effect effect
-	// same reports whether the field is equal in both targets.
-	same func(a, b *spec.Target) bool
-	// show formats the field's value for a Change. It is nil for sensitive
-	// fields, whose values never leave this package: a change of one shows
-	// only that it happened.
-	show func(t *spec.Target) string
-}
-
-// row builds a field read by get and shown by show (nil: sensitive).
-func row[V comparable](path string, e effect, get func(*spec.Target) V, show func(V) string) field {
-	f := field{path: path, effect: e, same: func(a, b *spec.Target) bool { return get(a) == get(b) }}
-	if show != nil {
-		f.show = func(t *spec.Target) string { return show(get(t)) }
-	}
-	return f
-}
-
-func str(s string) string { return s }
-
-// duration formats d as the configuration file writes it ("2s", "1m30s").
-func duration(d time.Duration) string { return d.String() }
-
-// fields classifies every field of spec.Target except Name, which is the key
-// targets are matched by. This table is the one place that decides which
-// changes apply in place and which force a replace; the package's tests fail
-// when spec.Target gains a field that is not listed here.
-//
-// The order is the order in which a plan lists an action's changes: binding
-// fields first, then the pool, timeouts and retry, as in the file.
-var fields = [...]field{
-	row("host", replaceEffect, func(t *spec.Target) string { return t.Host }, str),
-	row("port", replaceEffect, func(t *spec.Target) int { return t.Port }, strconv.Itoa),
-	row("username", replaceEffect, func(t *spec.Target) string { return t.Username }, str),
-	row("password", replaceEffect, func(t *spec.Target) spec.Secret { return t.Password }, nil), // sensitive
-	row("password_file", replaceEffect, func(t *spec.Target) string { return t.PasswordFile }, str),
-	row("pool.size", resizeEffect, func(t *spec.Target) int { return t.Pool.Size }, strconv.Itoa),
-	row("pool.max_queue", inPlaceEffect, func(t *spec.Target) int { return t.Pool.MaxQueue }, strconv.Itoa),
+// effects says what a change of each key of a target takes to apply. This
+// table is the one place that decides which changes apply in place and
+// which force a replace; the package's tests fail when spec gains a key
+// that is not listed here.
+var effects = map[string]effect{
+	"host":           replaceEffect,
+	"port":           replaceEffect,
+	"username":       replaceEffect,
+	"password":       replaceEffect,
+	"password_file":  replaceEffect,
+	"pool.size":      resizeEffect,
+	"pool.max_queue": inPlaceEffect,
 	// Pipelining on or off changes how connections are used: a new pool.
-	row("pool.pipeline", replaceEffect, func(t *spec.Target) int { return t.Pool.Pipeline }, strconv.Itoa),
-	row("timeouts.connect", inPlaceEffect, func(t *spec.Target) time.Duration { return t.Timeouts.Connect }, duration),
-	row("timeouts.request", inPlaceEffect, func(t *spec.Target) time.Duration { return t.Timeouts.Request }, duration),
-	row("timeouts.drain", inPlaceEffect, func(t *spec.Target) time.Duration { return t.Timeouts.Drain }, duration),
-	row("retry.max_retries", inPlaceEffect, func(t *spec.Target) int { return t.Retry.MaxRetries }, strconv.Itoa),
-	row("retry.interval", inPlaceEffect, func(t *spec.Target) time.Duration { return t.Retry.Interval }, duration),
+	"pool.pipeline":     replaceEffect,
+	"timeouts.connect":  inPlaceEffect,
+	"timeouts.request":  inPlaceEffect,
+	"timeouts.drain":    inPlaceEffect,
+	"retry.max_retries": inPlaceEffect,
+	"retry.interval":    inPlaceEffect,
 }
 
-// compare lists the changes from cur to want, in table order, and the Kind
-// of action they call for. The targets must differ (cur != want). A
-// difference the table does not account for, which only a field added to
-// spec.Target without a row here can cause, is taken as a replace: the
-// conservative choice, since a replace rebuilds everything.
+// field is one key of spec.Target with the effect of its change.
+type field struct {
+	spec.Key
+	effect effect
+}
+
+// fields is every key of spec.Target (Name aside, which is what targets are
+// matched by), in the file's order, which is the order in which a plan
+// lists an action's changes. A key missing from effects, which only a key
+// added to spec without an entry there can cause, is taken as a replace:
+// the conservative choice, since a replace rebuilds everything.
+var fields = func() []field {
+	var fs []field
+	for _, k := range spec.Keys() {
+		e, ok := effects[k.Path]
+		if !ok {
+			e = replaceEffect
+		}
+		fs = append(fs, field{Key: k, effect: e})
+	}
+	return fs
+}()
+
+// compare lists the changes from cur to want, in the order of fields, and
+// the Kind of action they call for. The targets must differ (cur != want);
+// a difference no key accounts for is taken as a replace.
 func compare(cur, want *spec.Target) (Kind, []Change) {
-	var buf [len(fields)]Change
-	n, worst := 0, effect(0)
+	var buf [16]Change // on the stack unless more keys changed
+	found, worst := buf[:0], effect(0)
 	for i := range fields {
 		f := &fields[i]
-		if f.same(cur, want) {
+		if f.Same(cur, want) {
 			continue
 		}
 		worst = max(worst, f.effect)
-		if f.show == nil {
-			buf[n] = Change{Path: f.path, Sensitive: true}
+		if f.Secret {
+			found = append(found, Change{Path: f.Path, Sensitive: true})
 		} else {
-			buf[n] = Change{Path: f.path, Old: f.show(cur), New: f.show(want)}
+			found = append(found, Change{Path: f.Path, Old: f.Value(cur), New: f.Value(want)})
 		}
-		n++
 	}
 	var changes []Change
-	if n > 0 {
-		changes = make([]Change, n)
-		copy(changes, buf[:n])
+	if len(found) > 0 {
+		changes = slices.Clone(found)
 	}
 	switch worst {
 	case resizeEffect:

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/fleare-manager/fleare-manager/spec"
@@ -67,58 +66,42 @@ func TestFieldsClassifyEveryTargetField(t *testing.T) {
 		}
 		changed := base
 		if !vary(reflect.ValueOf(&changed).Elem().FieldByIndex(l.index)) {
-			t.Errorf("spec.Target.%s: this test cannot vary a field of this type; teach it, then classify the field in fields.go", l.name)
+			t.Errorf("spec.Target.%s: this test cannot vary a field of this type; teach it", l.name)
 			continue
 		}
 		_, cs := compare(&base, &changed)
 		if len(cs) != 1 {
-			t.Errorf("spec.Target.%s changed alone yields %d changes; classify it in the fields table in fields.go", l.name, len(cs))
+			t.Errorf("spec.Target.%s changed alone yields %d changes; give it a key in spec", l.name, len(cs))
 			continue
 		}
 		if prev, ok := reached[cs[0].Path]; ok {
-			t.Errorf("fields row %q reads both %s and %s", cs[0].Path, prev, l.name)
+			t.Errorf("key %q reads both %s and %s", cs[0].Path, prev, l.name)
 		}
 		reached[cs[0].Path] = l.name
 	}
 	for _, f := range fields {
-		if _, ok := reached[f.path]; !ok {
-			t.Errorf("fields row %q is reached by no field of spec.Target", f.path)
+		if _, ok := reached[f.Path]; !ok {
+			t.Errorf("key %q is reached by no field of spec.Target", f.Path)
 		}
 	}
 }
 
-// TestFieldsMatchJSONTarget checks that the JSON form of a target has a key
-// for every classified field, at the same path.
-func TestFieldsMatchJSONTarget(t *testing.T) {
-	var paths []string
-	var walk func(typ reflect.Type, prefix string)
-	walk = func(typ reflect.Type, prefix string) {
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if f.Type.Kind() == reflect.Struct {
-				walk(f.Type, prefix+key+".")
-				continue
-			}
-			paths = append(paths, prefix+key)
-		}
-	}
-	walk(reflect.TypeFor[jsonTarget](), "")
-	want := []string{"name"}
-	for _, f := range fields {
-		want = append(want, f.path)
-	}
-	if strings.Join(paths, " ") != strings.Join(want, " ") {
-		t.Errorf("JSON target keys\n %v\ndiffer from the fields table\n %v", paths, want)
-	}
-}
-
-func TestFieldPathsUnique(t *testing.T) {
+// TestEffectsCoverEveryKey fails when spec gains a key that effects does not
+// classify, or effects lists a key spec does not have.
+func TestEffectsCoverEveryKey(t *testing.T) {
 	seen := map[string]bool{}
-	for _, f := range fields {
-		if seen[f.path] {
-			t.Errorf("path %q listed twice", f.path)
+	for _, k := range spec.Keys() {
+		if _, ok := effects[k.Path]; !ok {
+			t.Errorf("key %q has no entry in effects (fields.go): say whether its change applies in place or needs a replace", k.Path)
 		}
-		seen[f.path] = true
+		if seen[k.Path] {
+			t.Errorf("key %q listed twice", k.Path)
+		}
+		seen[k.Path] = true
+	}
+	for path := range effects {
+		if !seen[path] {
+			t.Errorf("effects lists %q, which is not a key of spec.Target", path)
+		}
 	}
 }

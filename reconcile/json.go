@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/fleare-manager/fleare-manager/spec"
 )
@@ -32,11 +31,12 @@ import (
 //	  ]
 //	}
 //
-// where a target is
+// where a target is written by spec.Target.MarshalJSON: every key of the
+// file format, nested as in the file, after "name":
 //
 //	{"name": "e", "host": "10.0.0.8", "port": 9219, "username": "root",
 //	 "password": "<secret>", "password_file": "",
-//	 "pool": {"size": 8, "max_queue": 1024},
+//	 "pool": {"size": 8, "max_queue": 1024, "pipeline": 0},
 //	 "timeouts": {"connect": "5s", "request": "2s", "drain": "10s"},
 //	 "retry": {"max_retries": 5, "interval": "1s"}}
 //
@@ -61,8 +61,8 @@ type (
 		Kind    Kind         `json:"kind"`
 		Target  string       `json:"target"`
 		Changes []jsonChange `json:"changes,omitempty"`
-		Current *jsonTarget  `json:"current,omitempty"`
-		Desired *jsonTarget  `json:"desired,omitempty"`
+		Current *spec.Target `json:"current,omitempty"`
+		Desired *spec.Target `json:"desired,omitempty"`
 	}
 	jsonChange struct {
 		Path      string  `json:"path"`
@@ -70,46 +70,7 @@ type (
 		New       *string `json:"new,omitempty"`
 		Sensitive bool    `json:"sensitive,omitempty"`
 	}
-	jsonTarget struct {
-		Name         string       `json:"name"`
-		Host         string       `json:"host"`
-		Port         int          `json:"port"`
-		Username     string       `json:"username"`
-		Password     string       `json:"password"`
-		PasswordFile string       `json:"password_file"`
-		Pool         jsonPool     `json:"pool"`
-		Timeouts     jsonTimeouts `json:"timeouts"`
-		Retry        jsonRetry    `json:"retry"`
-	}
-	jsonPool struct {
-		Size     int `json:"size"`
-		MaxQueue int `json:"max_queue"`
-		Pipeline int `json:"pipeline"`
-	}
-	jsonTimeouts struct {
-		Connect jsonDuration `json:"connect"`
-		Request jsonDuration `json:"request"`
-		Drain   jsonDuration `json:"drain"`
-	}
-	jsonRetry struct {
-		MaxRetries int          `json:"max_retries"`
-		Interval   jsonDuration `json:"interval"`
-	}
 )
-
-// jsonDuration is a time.Duration written as a Go duration string.
-type jsonDuration time.Duration
-
-func (d jsonDuration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-func (d *jsonDuration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("reconcile: bad duration %q", b)
-	}
-	*d = jsonDuration(v)
-	return nil
-}
 
 // MarshalJSON writes the plan in the documented JSON form.
 func (p Plan) MarshalJSON() ([]byte, error) {
@@ -174,15 +135,13 @@ func (a *Action) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decodeError prefixes errors of encoding/json; errors from this package's
-// own decoders already say what is wrong.
+// decodeError prefixes the errors of a decode; errors of this package's own
+// decoders (errUnknownKind) already say what is wrong.
 func decodeError(what string, err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &syn) || errors.As(err, &typ) {
-		return fmt.Errorf("reconcile: decode %s: %w", what, err)
+	if errors.Is(err, errUnknownKind) {
+		return err
 	}
-	return err
+	return fmt.Errorf("reconcile: decode %s: %w", what, err)
 }
 
 func (a *Action) toJSON() (jsonAction, error) {
@@ -191,10 +150,10 @@ func (a *Action) toJSON() (jsonAction, error) {
 	}
 	ja := jsonAction{Kind: a.Kind, Target: a.Name}
 	if a.Kind != Create {
-		ja.Current = targetToJSON(&a.Current)
+		ja.Current = &a.Current
 	}
 	if a.Kind != Delete {
-		ja.Desired = targetToJSON(&a.Desired)
+		ja.Desired = &a.Desired
 	}
 	if len(a.Changes) > 0 {
 		ja.Changes = make([]jsonChange, len(a.Changes))
@@ -215,10 +174,10 @@ func (ja *jsonAction) fromJSON() (Action, error) {
 	}
 	a := Action{Kind: ja.Kind, Name: ja.Target}
 	if ja.Current != nil {
-		a.Current = ja.Current.target()
+		a.Current = *ja.Current
 	}
 	if ja.Desired != nil {
-		a.Desired = ja.Desired.target()
+		a.Desired = *ja.Desired
 	}
 	if len(ja.Changes) > 0 {
 		a.Changes = make([]Change, len(ja.Changes))
@@ -234,40 +193,4 @@ func (ja *jsonAction) fromJSON() (Action, error) {
 		}
 	}
 	return a, nil
-}
-
-func targetToJSON(t *spec.Target) *jsonTarget {
-	return &jsonTarget{
-		Name:         t.Name,
-		Host:         t.Host,
-		Port:         t.Port,
-		Username:     t.Username,
-		Password:     t.Password.String(),
-		PasswordFile: t.PasswordFile,
-		Pool:         jsonPool{Size: t.Pool.Size, MaxQueue: t.Pool.MaxQueue, Pipeline: t.Pool.Pipeline},
-		Timeouts: jsonTimeouts{
-			Connect: jsonDuration(t.Timeouts.Connect),
-			Request: jsonDuration(t.Timeouts.Request),
-			Drain:   jsonDuration(t.Timeouts.Drain),
-		},
-		Retry: jsonRetry{MaxRetries: t.Retry.MaxRetries, Interval: jsonDuration(t.Retry.Interval)},
-	}
-}
-
-// target returns the spec.Target jt describes, without a password.
-func (jt *jsonTarget) target() spec.Target {
-	return spec.Target{
-		Name:         jt.Name,
-		Host:         jt.Host,
-		Port:         jt.Port,
-		Username:     jt.Username,
-		PasswordFile: jt.PasswordFile,
-		Pool:         spec.Pool{Size: jt.Pool.Size, MaxQueue: jt.Pool.MaxQueue, Pipeline: jt.Pool.Pipeline},
-		Timeouts: spec.Timeouts{
-			Connect: time.Duration(jt.Timeouts.Connect),
-			Request: time.Duration(jt.Timeouts.Request),
-			Drain:   time.Duration(jt.Timeouts.Drain),
-		},
-		Retry: spec.Retry{MaxRetries: jt.Retry.MaxRetries, Interval: time.Duration(jt.Retry.Interval)},
-	}
 }

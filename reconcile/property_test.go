@@ -19,57 +19,43 @@ import (
 // specs are often equal.
 var (
 	genName     = rapid.SampledFrom([]string{"a", "b", "cache", "d", "e", "f", "jobs", "h", "i", "sessions"})
-	genHost     = rapid.SampledFrom([]string{"10.0.0.1", "10.0.0.2", "fd00::1", "cache.internal"})
-	genPort     = rapid.SampledFrom([]int{9219, 9220})
-	genUser     = rapid.SampledFrom([]string{"", "root", "app user"})
+	genString   = rapid.SampledFrom([]string{"", "10.0.0.1", "cache.internal", "app user", "/run/secrets/fleare"})
 	genPassword = rapid.OneOf(rapid.Just(""), rapid.StringMatching(`pw_[A-Za-z0-9]{8,12}`))
-	genPassFile = rapid.SampledFrom([]string{"", "/run/secrets/fleare"})
-	genSize     = rapid.IntRange(spec.MinPoolSize, 16)
-	genQueue    = rapid.SampledFrom([]int{64, spec.DefaultMaxQueue})
+	genInt      = rapid.SampledFrom([]int{0, 1, 8, 64})
 	genDuration = rapid.SampledFrom([]time.Duration{time.Second, 1500 * time.Millisecond, 30 * time.Second})
-	genRetries  = rapid.IntRange(0, 5)
-	genPipeline = rapid.SampledFrom([]int{0, 1, 8, 32})
-	genHealth   = rapid.SampledFrom([]string{"connecting", "connected", "disconnected", "error"})
 )
 
-// setField draws a new value for field k (0..12, one per row of the fields
-// table) of tg.
+// settable is every field of spec.Target but Name: the fields a key sets.
+var settable = func() []leaf {
+	var out []leaf
+	for _, l := range leaves(reflect.TypeFor[spec.Target](), "", nil) {
+		if l.name != "Name" {
+			out = append(out, l)
+		}
+	}
+	return out
+}()
+
+// setField draws a new value for settable field k of tg, by its type.
 func setField(t *rapid.T, tg *spec.Target, k int) {
-	switch k {
-	case 0:
-		tg.Host = genHost.Draw(t, "host")
-	case 1:
-		tg.Port = genPort.Draw(t, "port")
-	case 2:
-		tg.Username = genUser.Draw(t, "username")
-	case 3:
-		tg.Password = spec.NewSecret(genPassword.Draw(t, "password"))
-	case 4:
-		tg.PasswordFile = genPassFile.Draw(t, "password_file")
-	case 5:
-		tg.Pool.Size = genSize.Draw(t, "pool.size")
-	case 6:
-		tg.Pool.MaxQueue = genQueue.Draw(t, "pool.max_queue")
-	case 7:
-		tg.Pool.Pipeline = genPipeline.Draw(t, "pool.pipeline")
-	case 8:
-		tg.Timeouts.Connect = genDuration.Draw(t, "timeouts.connect")
-	case 9:
-		tg.Timeouts.Request = genDuration.Draw(t, "timeouts.request")
-	case 10:
-		tg.Timeouts.Drain = genDuration.Draw(t, "timeouts.drain")
-	case 11:
-		tg.Retry.MaxRetries = genRetries.Draw(t, "retry.max_retries")
-	case 12:
-		tg.Retry.Interval = genDuration.Draw(t, "retry.interval")
+	v := reflect.ValueOf(tg).Elem().FieldByIndex(settable[k].index)
+	switch p := v.Addr().Interface().(type) {
+	case *string:
+		*p = genString.Draw(t, settable[k].name)
+	case *spec.Secret:
+		*p = spec.NewSecret(genPassword.Draw(t, settable[k].name))
+	case *int:
+		*p = genInt.Draw(t, settable[k].name)
+	case *time.Duration:
+		*p = genDuration.Draw(t, settable[k].name)
 	default:
-		t.Fatalf("no generator for field %d (%s)", k, fields[k].path)
+		t.Fatalf("no generator for spec.Target.%s (%T)", settable[k].name, p)
 	}
 }
 
 func drawTarget(t *rapid.T, name string) spec.Target {
 	tg := spec.Target{Name: name}
-	for k := range len(fields) {
+	for k := range settable {
 		setField(t, &tg, k)
 	}
 	return tg
@@ -78,7 +64,7 @@ func drawTarget(t *rapid.T, name string) spec.Target {
 // mutate redraws between one and three fields of tg.
 func mutate(t *rapid.T, tg spec.Target) spec.Target {
 	for range rapid.IntRange(1, 3).Draw(t, "mutations") {
-		setField(t, &tg, rapid.IntRange(0, len(fields)-1).Draw(t, "field"))
+		setField(t, &tg, rapid.IntRange(0, len(settable)-1).Draw(t, "field"))
 	}
 	return tg
 }
@@ -93,50 +79,38 @@ func drawConfig(t *rapid.T) *spec.Config {
 	return c
 }
 
-// drawState draws what might run while desired is wanted: each desired
-// target absent, equal, changed or draining; other targets live or draining;
-// now and then a draining duplicate; sorted, or shuffled to exercise the
-// sorting path. At most one live entry per name.
-func drawState(t *rapid.T, desired *spec.Config) State {
-	var s State
-	add := func(tg spec.Target, drain bool) {
-		s.Targets = append(s.Targets, Running{Target: tg, Status: Status{State: genHealth.Draw(t, "health"), Draining: drain}})
-	}
+// drawCurrent draws what might run while desired is wanted: each desired
+// target absent, equal or changed, and other targets; sorted, or shuffled
+// to exercise the sorting path.
+func drawCurrent(t *rapid.T, desired *spec.Config) *spec.Config {
+	c := &spec.Config{Version: spec.Version}
 	for _, d := range desired.Targets {
-		switch rapid.IntRange(0, 3).Draw(t, "fate") {
+		switch rapid.IntRange(0, 2).Draw(t, "fate") {
 		case 1:
-			add(d, false)
+			c.Targets = append(c.Targets, d)
 		case 2:
-			add(mutate(t, d), false)
-		case 3:
-			add(mutate(t, d), rapid.Bool().Draw(t, "draining"))
+			c.Targets = append(c.Targets, mutate(t, d))
 		}
 	}
 	for _, n := range rapid.SliceOfNDistinct(genName, 0, 4, rapid.ID[string]).Draw(t, "extra") {
 		if _, ok := desired.Lookup(n); !ok {
-			add(drawTarget(t, n), rapid.Bool().Draw(t, "draining"))
+			c.Targets = append(c.Targets, drawTarget(t, n))
 		}
 	}
-	if len(s.Targets) > 0 && rapid.Bool().Draw(t, "duplicate") {
-		dup := s.Targets[rapid.IntRange(0, len(s.Targets)-1).Draw(t, "dup")]
-		add(mutate(t, dup.Target), true)
-	}
+	slices.SortStableFunc(c.Targets, func(a, b spec.Target) int { return cmp.Compare(a.Name, b.Name) })
 	if rapid.Bool().Draw(t, "shuffle") {
-		return State{Targets: rapid.Permutation(s.Targets).Draw(t, "order")}
+		c.Targets = rapid.Permutation(c.Targets).Draw(t, "order")
 	}
-	slices.SortStableFunc(s.Targets, func(a, b Running) int { return cmp.Compare(a.Target.Name, b.Target.Name) })
-	return s
+	return c
 }
 
-// applyModel applies p to a model of s (name → live spec), doing for each
-// kind only what that kind may do, and fails on any action that does not fit
-// the model. Draining entries are not live.
-func applyModel(t *rapid.T, s State, p Plan) map[string]spec.Target {
+// applyModel applies p to a model of c (name → spec),
+// doing for each kind only what that kind may do, and fails on any action
+// that does not fit the model.
+func applyModel(t *rapid.T, c *spec.Config, p Plan) map[string]spec.Target {
 	m := map[string]spec.Target{}
-	for _, r := range s.Targets {
-		if !r.Status.Draining {
-			m[r.Target.Name] = r.Target
-		}
+	for _, tg := range c.Targets {
+		m[tg.Name] = tg
 	}
 	for _, a := range p.Actions {
 		cur, running := m[a.Name]
@@ -175,7 +149,7 @@ func applyModel(t *rapid.T, s State, p Plan) map[string]spec.Target {
 func TestPropertyApplyingThePlanYieldsDesired(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		desired := drawConfig(t)
-		actual := drawState(t, desired)
+		actual := drawCurrent(t, desired)
 		got := applyModel(t, actual, Diff(desired, actual))
 		want := map[string]spec.Target{}
 		for _, d := range desired.Targets {
@@ -190,16 +164,12 @@ func TestPropertyApplyingThePlanYieldsDesired(t *testing.T) {
 func TestPropertyDiffOfItsOwnStateIsEmpty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		desired := drawConfig(t)
-		if p := Diff(desired, StateOf(desired)); !p.Empty() {
-			t.Fatalf("Diff(d, StateOf(d)) =\n%s", p)
+		if p := Diff(desired, desired); !p.Empty() {
+			t.Fatalf("Diff(d, d) =\n%s", p)
 		}
-		// Health never matters.
-		s := StateOf(desired)
-		for i := range s.Targets {
-			s.Targets[i].Status.State = genHealth.Draw(t, "health")
-		}
-		if p := Diff(desired, s); !p.Empty() {
-			t.Fatalf("Diff with unhealthy targets =\n%s", p)
+		shuffled := &spec.Config{Targets: rapid.Permutation(desired.Targets).Draw(t, "order")}
+		if p := Diff(desired, shuffled); !p.Empty() {
+			t.Fatalf("Diff(d, shuffled d) =\n%s", p)
 		}
 	})
 }
@@ -207,7 +177,7 @@ func TestPropertyDiffOfItsOwnStateIsEmpty(t *testing.T) {
 func TestPropertyPlanShape(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		desired := drawConfig(t)
-		actual := drawState(t, desired)
+		actual := drawCurrent(t, desired)
 		p := Diff(desired, actual)
 		seen := map[string]bool{}
 		for i, a := range p.Actions {
@@ -236,7 +206,7 @@ func TestPropertyPlanShape(t *testing.T) {
 func TestPropertyNoSecretInOutput(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		desired := drawConfig(t)
-		actual := drawState(t, desired)
+		actual := drawCurrent(t, desired)
 		p := Diff(desired, actual)
 		js, err := json.Marshal(p)
 		if err != nil {
@@ -251,8 +221,8 @@ func TestPropertyNoSecretInOutput(t *testing.T) {
 		for _, d := range desired.Targets {
 			secrets = append(secrets, d.Password.Reveal())
 		}
-		for _, r := range actual.Targets {
-			secrets = append(secrets, r.Target.Password.Reveal())
+		for _, c := range actual.Targets {
+			secrets = append(secrets, c.Password.Reveal())
 		}
 		for _, s := range secrets {
 			if s != "" && strings.Contains(all, s) {
@@ -265,12 +235,12 @@ func TestPropertyNoSecretInOutput(t *testing.T) {
 func TestPropertyDeterministicAndPure(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		desired := drawConfig(t)
-		actual := drawState(t, desired)
+		actual := drawCurrent(t, desired)
 		desiredBefore := slices.Clone(desired.Targets)
 		actualBefore := slices.Clone(actual.Targets)
 
 		p1, p2 := Diff(desired, actual), Diff(desired, actual)
-		shuffled := State{Targets: rapid.Permutation(actual.Targets).Draw(t, "reorder")}
+		shuffled := &spec.Config{Targets: rapid.Permutation(actual.Targets).Draw(t, "reorder")}
 		p3 := Diff(&spec.Config{Version: desired.Version, Targets: rapid.Permutation(desired.Targets).Draw(t, "reorder desired")}, shuffled)
 
 		if !slices.Equal(desired.Targets, desiredBefore) || !slices.Equal(actual.Targets, actualBefore) {

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +20,7 @@ var (
 	kindSigns = [...]string{Create: "+", Replace: "±", Update: "~", Resize: "~", Delete: "-"}
 )
 
-func (k Kind) valid() bool { return k >= Create && k <= Delete }
+func (k Kind) valid() bool { return k >= Create && k <= lastKind }
 
 // sign is the kind's mark at the start of a rendered line.
 func (k Kind) sign() string {
@@ -55,40 +57,29 @@ func (k Kind) MarshalText() ([]byte, error) {
 
 // UnmarshalText decodes a kind from its name.
 func (k *Kind) UnmarshalText(b []byte) error {
-	for i := Create; i <= Delete; i++ {
+	for i := Create; i <= lastKind; i++ {
 		if string(b) == kindNames[i] {
 			*k = i
 			return nil
 		}
 	}
-	return fmt.Errorf("reconcile: unknown action kind %q", b)
+	return fmt.Errorf("%w %q", errUnknownKind, b)
 }
 
-// Summary counts a plan's actions per kind: each field counts the actions
-// of the kind it is named after.
-type Summary struct {
-	Create  int `json:"create"`
-	Replace int `json:"replace"`
-	Update  int `json:"update"`
-	Resize  int `json:"resize"`
-	Delete  int `json:"delete"`
-}
+// errUnknownKind is the error of a kind name that is not one.
+var errUnknownKind = errors.New("reconcile: unknown action kind")
+
+// Summary counts a plan's actions per kind: s[k] is the number of actions
+// of kind k. It writes as JSON as {"create": 1, "replace": 0, ...}, every
+// kind in plan order.
+type Summary [lastKind + 1]int
 
 // Summary counts the plan's actions per kind.
 func (p Plan) Summary() Summary {
 	var s Summary
 	for i := range p.Actions {
-		switch p.Actions[i].Kind {
-		case Create:
-			s.Create++
-		case Replace:
-			s.Replace++
-		case Update:
-			s.Update++
-		case Resize:
-			s.Resize++
-		case Delete:
-			s.Delete++
+		if k := p.Actions[i].Kind; k.valid() {
+			s[k]++
 		}
 	}
 	return s
@@ -97,8 +88,43 @@ func (p Plan) Summary() Summary {
 // String lists every count, in plan order: "2 to create, 1 to replace, 0 to
 // update, 1 to resize, 0 to delete".
 func (s Summary) String() string {
-	return fmt.Sprintf("%d to create, %d to replace, %d to update, %d to resize, %d to delete",
-		s.Create, s.Replace, s.Update, s.Resize, s.Delete)
+	var b strings.Builder
+	for k := Create; k <= lastKind; k++ {
+		if k > Create {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d to %s", s[k], k)
+	}
+	return b.String()
+}
+
+// MarshalJSON writes the counts as an object keyed by kind name.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for k := Create; k <= lastKind; k++ {
+		if k > Create {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%d", kindNames[k], s[k])
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
+// UnmarshalJSON reads counts written by MarshalJSON; unknown names are
+// ignored.
+func (s *Summary) UnmarshalJSON(data []byte) error {
+	var counts map[string]int
+	if err := json.Unmarshal(data, &counts); err != nil {
+		return err
+	}
+	var ns Summary
+	for k := Create; k <= lastKind; k++ {
+		ns[k] = counts[kindNames[k]]
+	}
+	*s = ns
+	return nil
 }
 
 // NoChanges is the line Render writes for an empty plan.
@@ -106,18 +132,19 @@ const NoChanges = "No changes: the running targets match the configuration."
 
 // Render writes the plan for a person to read: one line per action (or, for
 // an action with several changes, a line and one indented line per change),
-// then a blank line and a summary. An empty plan renders as NoChanges.
+// then a blank line and a summary. An empty plan renders as NoChanges. As
+// flearectl diff shows it:
 //
-//   - create a (10.0.0.5:9219, pool 8)
-//     ± replace e: host 10.0.0.7 → 10.0.0.8
-//     ~ update d:
-//     timeouts.request  2s → 5s
-//     retry.interval    1s → 2s
-//     ~ resize c: pool.size 4 → 8
+//	$ flearectl diff -f fleare.yaml
+//	+ create a (10.0.0.5:9219, pool 8)
+//	± replace e: host 10.0.0.7 → 10.0.0.8
+//	~ update d:
+//	    timeouts.request  2s → 5s
+//	    retry.interval    1s → 2s
+//	~ resize c: pool.size 4 → 8
+//	- delete b (10.0.0.6:9219, pool 4)
 //
-//   - delete b (10.0.0.6:9219, pool 4)
-//
-//     Plan: 1 to create, 1 to replace, 1 to update, 1 to resize, 1 to delete.
+//	Plan: 1 to create, 1 to replace, 1 to update, 1 to resize, 1 to delete.
 //
 // Values that are empty or hold spaces, quotes or control characters are
 // quoted; a secret's change reads "password changed".
@@ -238,9 +265,11 @@ func (a Action) LogValue() slog.Value {
 // LogValue makes log/slog record a plan as its counts per kind.
 func (p Plan) LogValue() slog.Value {
 	s := p.Summary()
-	return slog.GroupValue(
-		slog.Int("create", s.Create), slog.Int("replace", s.Replace), slog.Int("update", s.Update),
-		slog.Int("resize", s.Resize), slog.Int("delete", s.Delete))
+	attrs := make([]slog.Attr, 0, len(s))
+	for k := Create; k <= lastKind; k++ {
+		attrs = append(attrs, slog.Int(kindNames[k], s[k]))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // display returns s as is when it reads unambiguously on a line, else

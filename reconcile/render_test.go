@@ -29,7 +29,7 @@ func goldenPlan() Plan {
 		tgt("sessions", host("sessions.internal"), size(8)),
 		tgt("users", func(t *spec.Target) { t.Username = "" }),
 	)
-	actual := live(
+	actual := cfg(
 		tgt("billing", func(t *spec.Target) { t.Host = "10.0.0.7"; t.Username = "root"; t.Password = spec.NewSecret(secretA) }, size(4)),
 		tgt("jobs", request(2*time.Second)),
 		tgt("legacy", host("10.0.0.6"), size(4)),
@@ -120,7 +120,8 @@ func TestActionString(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	s := goldenPlan().Summary()
-	want := Summary{Create: 2, Replace: 2, Update: 1, Resize: 1, Delete: 1}
+	var want Summary
+	want[Create], want[Replace], want[Update], want[Resize], want[Delete] = 2, 2, 1, 1, 1
 	if s != want {
 		t.Errorf("Summary() = %+v, want %+v", s, want)
 	}

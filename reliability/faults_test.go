@@ -8,6 +8,7 @@ import (
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
@@ -16,13 +17,7 @@ import (
 // that a fault is known to have reached the callers.
 func waitFailures(t *testing.T, l *testkit.Load) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for l.Stats().Failed == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the fault never reached a caller")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.Until(t, "the fault to reach a caller", func() bool { return l.Stats().Failed > 0 })
 }
 
 // The server restarts mid-load: callers get clear errors while it is away,
@@ -59,7 +54,7 @@ func TestFaultAllConnectionsKilled(t *testing.T) {
 	f.load.WaitOK(t, 1000)
 	testkit.WaitConns(t, f.srv, size)
 	failuresAreClear(t, f.load.Stats(), clientErrors...)
-	if st := f.m.Status().Targets[0]; st.Replaced == 0 || st.State != "connected" {
+	if st := f.m.Status().Targets[0]; st.Replaced == 0 || st.State != fleare.StateConnected {
 		t.Fatalf("status after the cut: %+v", st)
 	}
 }
@@ -136,7 +131,7 @@ func TestFaultCredentialsChanged(t *testing.T) {
 	if strings.Contains(e.Error, testkit.Password) || strings.Contains(e.Error, rotated) {
 		t.Fatalf("the event shows a password: %v", e)
 	}
-	testkit.WaitStatus(t, f.m, "a in error", func(st manager.Status) bool { return st.Targets[0].State == "error" })
+	testkit.WaitStatus(t, f.m, "a in error", func(st manager.Status) bool { return st.Targets[0].State == fleare.StateError })
 	f.load.Reset()
 	waitFailures(t, f.load)
 	var ae *fleare.AuthError

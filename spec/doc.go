@@ -62,7 +62,7 @@
 //		return err
 //	}
 //	for _, t := range cfg.Targets {
-//		fmt.Println(t.Name, t.Addr(), t.Fingerprint())
+//		fmt.Println(t.Name, t.Addr())
 //	}
 //
 // No error, String, fmt verb, JSON or YAML rendering of these types shows a
@@ -91,4 +91,34 @@
 //
 // The file format is also described by schema.json at the repository root
 // (JSON Schema draft-07), for editors through yaml-language-server.
+//
+// # From a target to its pool
+//
+// Target.PoolOptions is the one translation from a target to the options of
+// its connection pool (fleare.Options); the manager, flearectl check and the
+// proxy build their pools with it. Keys lists every setting of a target, for
+// code that must treat them all without naming them.
+//
+// # Adding a configuration key
+//
+// Every fact about a key has one place; the tests named below fail until
+// each is written.
+//
+//  1. types.go: the field in Target (or Pool, Timeouts, Retry), with a doc
+//     comment stating its default and bounds; its Default* constant (fleare's,
+//     when the pool has one) and its bounds.
+//  2. fields.go: a slot and a row in targetFields (key, kind, bounds,
+//     default, ref). Parsing, defaults, Marshal, the JSON form and Keys
+//     follow from the row (TestFieldTableCoversTarget).
+//  3. pooloptions.go: translate it in PoolOptions, or, for a key the pool
+//     does not take, list it in notPoolOptions in pooloptions_test.go with
+//     where it goes (TestEveryKeyReachesThePool).
+//  4. reconcile/fields.go: whether a change applies in place, resizes or
+//     replaces the pool, in effects (TestEffectsCoverEveryKey); in place only
+//     if fleare.Client.Update takes it. Add its case to TestDiffEveryField
+//     and its line to the table in reconcile/doc.go.
+//  5. schema.json: the property, with title, description, default and
+//     bounds (TestSchemaMatchesParser).
+//  6. README.md: the table of what a change does. Then rewrite the golden
+//     files: go test ./spec ./reconcile -update.
 package spec

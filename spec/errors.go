@@ -9,13 +9,12 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/hashicorp/go-multierror"
 	"go.yaml.in/yaml/v3"
 )
 
 // Error is one problem in a configuration file, with its place. Parse and
-// Load return every problem they find, each as an *Error, aggregated in a
-// *multierror.Error and sorted by position; Errors extracts them.
+// Load return every problem they find, each as an *Error, joined with
+// errors.Join (one per line) and sorted by position; Errors extracts them.
 //
 // Its text is "file:line:col: target "name": field: what is wrong (what is
 // allowed)", leaving out the parts that are empty. No Error ever contains a
@@ -106,9 +105,9 @@ func Count(err error) int {
 // err holds none, as for an I/O error from Load.
 func Errors(err error) []*Error {
 	var list []*Error
-	var me *multierror.Error
-	if errors.As(err, &me) {
-		for _, e := range me.Errors {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
 			var se *Error
 			if errors.As(e, &se) {
 				list = append(list, se)
@@ -144,19 +143,6 @@ func Lines(err error) []string {
 		lines = append(lines, o.Error())
 	}
 	return lines
-}
-
-// formatErrors is the multierror format: one problem per line, so that each
-// line starts with file:line:col as compilers and editors expect.
-func formatErrors(es []error) string {
-	var b strings.Builder
-	for i, e := range es {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
 }
 
 // scope says where in the file a decoder is, for the errors it reports.
@@ -235,21 +221,23 @@ func (p *problems) trim() {
 	}
 }
 
-// err returns nil, or the problems sorted by position as a
-// *multierror.Error, ended by an *Omitted when some were left out.
+// err returns nil, or the problems sorted by position, joined, and ended
+// by an *Omitted when some were left out: its text has one problem per
+// line, each starting with file:line:col as compilers and editors write
+// them.
 func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil
 	}
 	p.trim()
-	me := &multierror.Error{ErrorFormat: formatErrors, Errors: make([]error, len(p.list), len(p.list)+1)}
+	errs := make([]error, len(p.list), len(p.list)+1)
 	for i, e := range p.list {
-		me.Errors[i] = e
+		errs[i] = e
 	}
 	if p.omitted > 0 {
-		me.Errors = append(me.Errors, &Omitted{File: p.file, N: p.omitted})
+		errs = append(errs, &Omitted{File: p.file, N: p.omitted})
 	}
-	return me
+	return errors.Join(errs...)
 }
 
 // shorten cuts s to maxQuoted bytes (at a rune boundary), marking the cut.

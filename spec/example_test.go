@@ -94,16 +94,3 @@ func ExampleMarshal() {
 	//       max_retries: 3
 	//       interval: 1m30s
 }
-
-func ExampleTarget_Fingerprint() {
-	a := spec.Target{Name: "cache", Host: "h", Port: 9219, Username: "u", Password: spec.NewSecret("one")}
-	b := a
-	b.Password = spec.NewSecret("two")
-	fmt.Println(a.Fingerprint() == b.Fingerprint())
-	fmt.Println(a.Fingerprint().String() == b.Fingerprint().String())
-	fmt.Println(a.Fingerprint())
-	// Output:
-	// false
-	// true
-	// name=cache host=h port=9219 username=u password=set pool.size=0 pool.max_queue=0 pool.pipeline=0 timeouts.connect=0s timeouts.request=0s timeouts.drain=0s retry.max_retries=0 retry.interval=0s
-}

@@ -38,45 +38,74 @@ const (
 )
 
 // field describes one key of a target (or of defaults), in the single table
-// that the parser walks and the schema test compares with schema.json.
+// that the parser walks, Marshal, the JSON form and Keys render, and the
+// schema test compares with schema.json.
 type field struct {
 	key        string
 	kind       kind
-	slot       slot    // where a leaf is stored; unused for maps
+	slot       slot    // where a leaf is stored in a layer; unused for maps
 	min, max   int64   // bounds of an int; min of a duration (0 or 1 ns)
+	def        int64   // built-in default of an int, or of a duration in ns; strings have none
 	hint       string  // added to range errors
-	goField    string  // the Target field a leaf fills, checked by tests
 	targetOnly bool    // not allowed in defaults
 	children   []field // keys of a map
+	// ref returns the field of t that a leaf fills: a *string, *Secret,
+	// *int or *time.Duration.
+	ref func(t *Target) any
 }
 
 // maxFields bounds the number of keys of one map in the tables below.
 const maxFields = 16
 
-// targetFields is every key a target accepts. defaults accepts the same keys
-// except those marked targetOnly.
+// targetFields is every key a target accepts, in the file's order. defaults
+// accepts the same keys except those marked targetOnly. Each default is one
+// of the Default* constants, which take fleare's where the pool has one.
 var targetFields = []field{
-	{key: "host", kind: kindString, slot: slotHost, goField: "Host", targetOnly: true},
-	{key: "port", kind: kindInt, slot: slotPort, min: MinPort, max: MaxPort, goField: "Port"},
-	{key: "username", kind: kindString, slot: slotUsername, goField: "Username"},
-	{key: "password", kind: kindSecret, slot: slotPassword, goField: "Password"},
-	{key: "password_file", kind: kindPath, slot: slotPasswordFile, goField: "PasswordFile"},
+	{key: "host", kind: kindString, slot: slotHost, targetOnly: true,
+		ref: func(t *Target) any { return &t.Host }},
+	{key: "port", kind: kindInt, slot: slotPort, min: MinPort, max: MaxPort, def: DefaultPort,
+		ref: func(t *Target) any { return &t.Port }},
+	{key: "username", kind: kindString, slot: slotUsername,
+		ref: func(t *Target) any { return &t.Username }},
+	{key: "password", kind: kindSecret, slot: slotPassword,
+		ref: func(t *Target) any { return &t.Password }},
+	{key: "password_file", kind: kindPath, slot: slotPasswordFile,
+		ref: func(t *Target) any { return &t.PasswordFile }},
 	{key: "pool", kind: kindMap, children: []field{
-		{key: "size", kind: kindInt, slot: slotPoolSize, min: MinPoolSize, max: MaxPoolSize, goField: "Pool.Size"},
-		{key: "max_queue", kind: kindInt, slot: slotMaxQueue, min: 0, max: MaxMaxQueue,
-			hint: "; 0 means callers never wait", goField: "Pool.MaxQueue"},
-		{key: "pipeline", kind: kindInt, slot: slotPipeline, min: 0, max: MaxPipeline,
-			hint: "; 0 or 1 sends one request at a time", goField: "Pool.Pipeline"},
+		{key: "size", kind: kindInt, slot: slotPoolSize, min: MinPoolSize, max: MaxPoolSize, def: DefaultPoolSize,
+			ref: func(t *Target) any { return &t.Pool.Size }},
+		{key: "max_queue", kind: kindInt, slot: slotMaxQueue, min: 0, max: MaxMaxQueue, def: DefaultMaxQueue,
+			hint: "; 0 means callers never wait", ref: func(t *Target) any { return &t.Pool.MaxQueue }},
+		{key: "pipeline", kind: kindInt, slot: slotPipeline, min: 0, max: MaxPipeline, def: DefaultPipeline,
+			hint: "; 0 or 1 sends one request at a time", ref: func(t *Target) any { return &t.Pool.Pipeline }},
 	}},
 	{key: "timeouts", kind: kindMap, children: []field{
-		{key: "connect", kind: kindDuration, slot: slotConnect, min: 1, goField: "Timeouts.Connect"},
-		{key: "request", kind: kindDuration, slot: slotRequest, min: 1, goField: "Timeouts.Request"},
-		{key: "drain", kind: kindDuration, slot: slotDrain, min: 0, goField: "Timeouts.Drain"},
+		{key: "connect", kind: kindDuration, slot: slotConnect, min: 1, def: int64(DefaultConnectTimeout),
+			ref: func(t *Target) any { return &t.Timeouts.Connect }},
+		{key: "request", kind: kindDuration, slot: slotRequest, min: 1, def: int64(DefaultRequestTimeout),
+			ref: func(t *Target) any { return &t.Timeouts.Request }},
+		{key: "drain", kind: kindDuration, slot: slotDrain, min: 0, def: int64(DefaultDrainTimeout),
+			ref: func(t *Target) any { return &t.Timeouts.Drain }},
 	}},
 	{key: "retry", kind: kindMap, children: []field{
-		{key: "max_retries", kind: kindInt, slot: slotMaxRetries, min: 0, max: MaxMaxRetries, goField: "Retry.MaxRetries"},
-		{key: "interval", kind: kindDuration, slot: slotInterval, min: 1, goField: "Retry.Interval"},
+		{key: "max_retries", kind: kindInt, slot: slotMaxRetries, min: 0, max: MaxMaxRetries, def: DefaultMaxRetries,
+			ref: func(t *Target) any { return &t.Retry.MaxRetries }},
+		{key: "interval", kind: kindDuration, slot: slotInterval, min: 1, def: int64(DefaultRetryInterval),
+			ref: func(t *Target) any { return &t.Retry.Interval }},
 	}},
+}
+
+// eachLeaf calls fn for every leaf of fields, in table order, with its path
+// ("pool.size") built on prefix.
+func eachLeaf(fields []field, prefix string, fn func(f *field, path string)) {
+	for i := range fields {
+		f := &fields[i]
+		if f.kind == kindMap {
+			eachLeaf(f.children, prefix+f.key+".", fn)
+			continue
+		}
+		fn(f, prefix+f.key)
+	}
 }
 
 // topKeys is every key the top level of a file accepts.

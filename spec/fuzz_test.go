@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,9 +63,8 @@ func checkFuzzErrors(t *testing.T, err error) {
 			t.Fatalf("errors not sorted: %v", err)
 		}
 	}
-	var me interface{ Unwrap() error }
-	if !errors.As(err, &me) {
-		t.Fatalf("error is not a multierror: %T", err)
+	if got, want := err.Error(), strings.Join(Lines(err), "\n"); got != want {
+		t.Fatalf("error text is not one problem per line:\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -31,29 +32,37 @@ func Marshal(cfg *Config) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// targetNode renders the settings of t.
-func targetNode(t *Target) *yaml.Node {
-	n := mapping(str("host"), str(escapeDollar(t.Host)), str("port"), integer(t.Port))
-	if t.Username != "" {
-		n.Content = append(n.Content, str("username"), str(escapeDollar(t.Username)))
+// targetNode renders the settings of t: every key of the field table, but
+// strings left empty (username, password, password_file).
+func targetNode(t *Target) *yaml.Node { return fieldsNode(targetFields, t) }
+
+func fieldsNode(fields []field, t *Target) *yaml.Node {
+	n := mapping()
+	for i := range fields {
+		f := &fields[i]
+		if f.kind == kindMap {
+			n.Content = append(n.Content, str(f.key), fieldsNode(f.children, t))
+			continue
+		}
+		var v *yaml.Node
+		switch p := f.ref(t).(type) {
+		case *string:
+			if *p != "" {
+				v = str(escapeDollar(*p))
+			}
+		case *Secret:
+			if !p.IsZero() {
+				v = str(p.String())
+			}
+		case *int:
+			v = integer(*p)
+		case *time.Duration:
+			v = str(p.String())
+		}
+		if v != nil {
+			n.Content = append(n.Content, str(f.key), v)
+		}
 	}
-	if !t.Password.IsZero() {
-		n.Content = append(n.Content, str("password"), str(t.Password.String()))
-	}
-	if t.PasswordFile != "" {
-		n.Content = append(n.Content, str("password_file"), str(escapeDollar(t.PasswordFile)))
-	}
-	n.Content = append(n.Content,
-		str("pool"), mapping(str("size"), integer(t.Pool.Size), str("max_queue"), integer(t.Pool.MaxQueue),
-			str("pipeline"), integer(t.Pool.Pipeline)),
-		str("timeouts"), mapping(
-			str("connect"), str(t.Timeouts.Connect.String()),
-			str("request"), str(t.Timeouts.Request.String()),
-			str("drain"), str(t.Timeouts.Drain.String())),
-		str("retry"), mapping(
-			str("max_retries"), integer(t.Retry.MaxRetries),
-			str("interval"), str(t.Retry.Interval.String())),
-	)
 	return n
 }
 

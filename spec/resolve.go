@@ -10,50 +10,54 @@ import (
 )
 
 // resolve builds the target called name (whose key node is key) from its
-// own layer, the defaults layer def and the built-in defaults, and checks
-// what only the merged target can tell.
+// own layer, the defaults layer def and the built-in defaults of the field
+// table, and checks what only the merged target can tell.
 func (d *decoder) resolve(name string, key *yaml.Node, def, own *layer) Target {
 	sc := scope{target: name}
 	if own[slotHost].node == nil {
 		d.add(key, sc, "host", "missing; every target needs a host name or IP address")
-	}
-	get := func(s slot) *setting {
-		if own[s].node != nil {
-			return &own[s]
-		}
-		return &def[s]
 	}
 	// A target's password or password_file replaces both of the defaults'.
 	creds := def
 	if own[slotPassword].node != nil || own[slotPasswordFile].node != nil {
 		creds = own
 	}
-	t := Target{
-		Name:         name,
-		Host:         own[slotHost].s,
-		Port:         intOr(get(slotPort), DefaultPort),
-		Username:     get(slotUsername).s,
-		Password:     NewSecret(creds[slotPassword].s),
-		PasswordFile: creds[slotPasswordFile].s,
-		Pool: Pool{
-			Size:     intOr(get(slotPoolSize), DefaultPoolSize),
-			MaxQueue: intOr(get(slotMaxQueue), DefaultMaxQueue),
-			Pipeline: intOr(get(slotPipeline), 0),
-		},
-		Timeouts: Timeouts{
-			Connect: durOr(get(slotConnect), DefaultConnectTimeout),
-			Request: durOr(get(slotRequest), DefaultRequestTimeout),
-			Drain:   durOr(get(slotDrain), DefaultDrainTimeout),
-		},
-		Retry: Retry{
-			MaxRetries: intOr(get(slotMaxRetries), DefaultMaxRetries),
-			Interval:   durOr(get(slotInterval), DefaultRetryInterval),
-		},
-	}
+	t := Target{Name: name}
+	eachLeaf(targetFields, "", func(f *field, _ string) {
+		s := &own[f.slot]
+		switch {
+		case f.kind == kindSecret || f.kind == kindPath:
+			s = &creds[f.slot]
+		case s.node == nil:
+			s = &def[f.slot]
+		}
+		set(f, &t, s)
+	})
 	if (!t.Password.IsZero() || t.PasswordFile != "") && t.Username == "" {
 		d.usernameMissing(key, sc, def, own)
 	}
 	return t
+}
+
+// set stores s, or f's default when s was not written, in t's field.
+func set(f *field, t *Target, s *setting) {
+	written := s.node != nil
+	switch p := f.ref(t).(type) {
+	case *string:
+		*p = s.s
+	case *Secret:
+		*p = NewSecret(s.s)
+	case *int:
+		*p = int(f.def)
+		if written {
+			*p = int(s.n)
+		}
+	case *time.Duration:
+		*p = time.Duration(f.def)
+		if written {
+			*p = s.d
+		}
+	}
 }
 
 // usernameMissing reports a password without a username: at the target,
@@ -86,20 +90,6 @@ func (d *decoder) credentials(l *layer, sc scope) {
 		later = pw
 	}
 	d.add(later, sc, "", "password and password_file are both set; use one")
-}
-
-func intOr(s *setting, def int) int {
-	if s.node == nil {
-		return def
-	}
-	return int(s.n)
-}
-
-func durOr(s *setting, def time.Duration) time.Duration {
-	if s.node == nil {
-		return def
-	}
-	return s.d
 }
 
 // nameProblem returns what is wrong with a target name, or "".

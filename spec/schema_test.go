@@ -336,16 +336,15 @@ func checkLeaf(t *testing.T, defs map[string]any, path string, s map[string]any,
 	if s["description"] == nil || s["title"] == nil {
 		t.Errorf("%s: no title or description in schema.json", path)
 	}
-	value := reflect.ValueOf(builtin).FieldByIndex(fieldIndexPath(t, f.goField))
 	var want any
-	switch v := value.Interface().(type) {
-	case time.Duration:
+	switch v := f.ref(&builtin).(type) {
+	case *time.Duration:
 		want = v.String()
-	case int:
-		want = float64(v)
-	case string:
-		want = v
-	case Secret:
+	case *int:
+		want = float64(*v)
+	case *string:
+		want = *v
+	case *Secret:
 		want = v.Reveal()
 	}
 	if f.kind == kindPath || f.slot == slotHost {
@@ -368,48 +367,39 @@ func checkLeaf(t *testing.T, defs map[string]any, path string, s map[string]any,
 	}
 }
 
-// fieldIndexPath turns "Pool.Size" into the reflect index path of that
-// field of Target, failing when Target has no such field.
-func fieldIndexPath(t *testing.T, goField string) []int {
-	t.Helper()
-	var idx []int
-	typ := reflect.TypeFor[Target]()
-	for name := range strings.SplitSeq(goField, ".") {
-		sf, ok := typ.FieldByName(name)
-		if !ok {
-			t.Fatalf("Target has no field %s", goField)
-		}
-		idx = append(idx, sf.Index...)
-		typ = sf.Type
-	}
-	return idx
-}
-
 // TestFieldTableCoversTarget fails when a field of Target (Name aside, which
 // is the key in targets) is not filled by exactly one key of the table.
 func TestFieldTableCoversTarget(t *testing.T) {
-	covered := map[string]int{}
-	for _, f := range tableKeys(targetFields, "", false) {
-		covered[f.goField]++
+	var tg Target
+	covered := map[any]string{} // field address → key
+	for path, f := range tableKeys(targetFields, "", false) {
+		p := f.ref(&tg)
+		if prev, ok := covered[p]; ok {
+			t.Errorf("keys %s and %s fill the same field", prev, path)
+		}
+		covered[p] = path
 	}
-	var walk func(typ reflect.Type, prefix string)
-	walk = func(typ reflect.Type, prefix string) {
-		for sf := range typ.Fields() {
-			name := prefix + sf.Name
+	var walk func(v reflect.Value, name string)
+	walk = func(v reflect.Value, name string) {
+		for i := range v.NumField() {
+			sf, fv := v.Type().Field(i), v.Field(i)
+			full := name + sf.Name
 			switch {
-			case name == "Name":
-			case sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[Secret]():
-				walk(sf.Type, name+".")
-			case covered[name] != 1:
-				t.Errorf("Target.%s is filled by %d keys, want 1", name, covered[name])
+			case full == "Name":
+			case fv.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[Secret]():
+				walk(fv, full+".")
 			default:
-				delete(covered, name)
+				p := fv.Addr().Interface()
+				if _, ok := covered[p]; !ok {
+					t.Errorf("Target.%s is filled by no key of the table", full)
+				}
+				delete(covered, p)
 			}
 		}
 	}
-	walk(reflect.TypeFor[Target](), "")
-	for name := range covered {
-		t.Errorf("the field table fills Target.%s, which does not exist", name)
+	walk(reflect.ValueOf(&tg).Elem(), "")
+	for _, path := range covered {
+		t.Errorf("key %s fills no field of Target", path)
 	}
 }
 

@@ -4,22 +4,27 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/fleare-manager/fleare-manager/fleare"
 )
 
 // Version is the only configuration format version this package reads.
 const Version = 1
 
-// Built-in defaults, applied before a file's own defaults section. They follow
-// the official Fleare clients where those define one.
+// Built-in defaults, applied before a file's own defaults section. Those the
+// connection pool also has are fleare's (which follow the official Fleare
+// clients), so a key left out of the file and a pool built with no option
+// agree.
 const (
 	DefaultPort           = 9219
-	DefaultPoolSize       = 10
-	DefaultMaxQueue       = 1024
-	DefaultConnectTimeout = 30 * time.Second
-	DefaultRequestTimeout = 30 * time.Second
+	DefaultPoolSize       = fleare.DefaultPoolSize
+	DefaultMaxQueue       = fleare.DefaultMaxQueue
+	DefaultPipeline       = 0
+	DefaultConnectTimeout = fleare.DefaultConnectTimeout
+	DefaultRequestTimeout = fleare.DefaultRequestTimeout
 	DefaultDrainTimeout   = 10 * time.Second
-	DefaultMaxRetries     = 3
-	DefaultRetryInterval  = 10 * time.Second
+	DefaultMaxRetries     = fleare.DefaultMaxRetries
+	DefaultRetryInterval  = fleare.DefaultRetryInterval
 )
 
 // Bounds enforced by validation. Values outside them are rejected, never clamped.
@@ -67,6 +72,11 @@ func (c *Config) Lookup(name string) (Target, bool) {
 // Target is one named Fleare server and how to connect to it. It is a
 // comparable value: two targets are the same desired state exactly when they
 // are ==.
+//
+// Every field holds the value in force, defaults applied: a zero is a value
+// (pool.max_queue 0: callers never wait; retry.max_retries 0: no retry;
+// timeouts.drain 0: no drain), never "the default". PoolOptions translates
+// it to fleare.Options, where a zero means the default.
 type Target struct {
 	// Name is the target's key in the file: 1-63 ASCII letters, digits,
 	// '-', '_' and '.', starting with a letter or digit.

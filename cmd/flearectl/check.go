@@ -117,15 +117,9 @@ func probeTarget(ctx context.Context, t spec.Target, timeout time.Duration) prob
 	p := probe{target: t.Name, endpoint: t.Addr()}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	opts := fleare.Options{
-		Username:       t.Username,
-		ConnectTimeout: min(t.Timeouts.Connect, timeout),
-		RequestTimeout: min(t.Timeouts.Request, timeout),
-		PasswordFunc: func() (string, error) {
-			s, err := t.ResolvePassword()
-			return s.Reveal(), err
-		},
-	}
+	opts := t.PoolOptions()
+	opts.ConnectTimeout = min(opts.ConnectTimeout, timeout)
+	opts.RequestTimeout = min(opts.RequestTimeout, timeout)
 	start := time.Now()
 	c, err := fleare.Dial(ctx, t.Host, t.Port, opts)
 	p.connect = time.Since(start)

@@ -332,9 +332,9 @@ func tableKey(st manager.Status) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d", st.Generation)
 	for _, t := range st.Targets {
-		fmt.Fprintf(&b, "|%s %s %s %d/%d %d", t.Name, t.Endpoint, t.State, t.Open, t.Desired, t.Waiting)
+		fmt.Fprintf(&b, "|%s %s %s %d/%d %d", t.Name, t.Addr, t.State, t.Open, t.Desired, t.Waiting)
 		if p := t.Pending; p != nil {
-			fmt.Fprintf(&b, " → %s %s %d", p.Endpoint, p.State, p.Open)
+			fmt.Fprintf(&b, " → %s %s %d", p.Addr, p.State, p.Open)
 		}
 	}
 	return b.String()

@@ -75,7 +75,7 @@ func TestDemo(t *testing.T) {
 	// The endpoint swap: cache's port becomes server B's.
 	edit("port: "+portA, "port: "+portB)
 	waitStatus(t, sock, "cache on server B", func(st manager.Status) bool {
-		return target(st, "cache").Endpoint == "127.0.0.1:"+portB && target(st, "cache").Open == 5
+		return target(st, "cache").Addr == "127.0.0.1:"+portB && target(st, "cache").Open == 5
 	})
 	waitFor(t, "the events printed", func() bool {
 		out := p.stdout.String()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/admin"
+	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -72,9 +73,10 @@ func TestStatusTableAndHeader(t *testing.T) {
 		LastReload: &manager.Reload{Time: now.Add(-5 * time.Second), Result: manager.ReloadRejected,
 			Errors: []string{"/etc/f.yaml:3:5: target \"a\": port: 0 is out of range"}},
 		Targets: []manager.TargetStatus{{
-			Name: "a", Endpoint: "10.0.0.1:9219", State: "error", Open: 1, Desired: 4, InUse: 1, Waiting: 2,
-			Requests: 10, Errors: 3, LastChange: now.Add(-time.Minute), LastError: "dial: refused", LastErrorTime: now,
-			Pending: &manager.PendingPool{Endpoint: "10.0.0.2:9219", State: "connecting", Desired: 4},
+			Name: "a", LastChange: now.Add(-time.Minute),
+			Stats: fleare.Stats{Addr: "10.0.0.1:9219", State: fleare.StateError, Open: 1, Desired: 4, InUse: 1, Waiting: 2,
+				Requests: 10, Errors: 3, LastError: "dial: refused", LastErrorTime: now},
+			Pending: &manager.PendingPool{Stats: fleare.Stats{Addr: "10.0.0.2:9219", State: fleare.StateConnecting, Desired: 4}},
 		}},
 		Draining: []manager.DrainingPool{{Target: "a", Endpoint: "10.0.0.0:9219", Why: "replaced", InUse: 1}},
 	}

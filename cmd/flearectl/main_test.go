@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fleare-manager/fleare-manager/admin"
+	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -190,16 +191,10 @@ func expect(t *testing.T, code int, env []string, args ...string) result {
 	return r
 }
 
-// waitFor polls cond until it holds or 15 s pass.
+// waitFor polls cond until it holds or poll.Timeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, what, cond)
 }
 
 // status asks the manager behind sock for its status, in this process.

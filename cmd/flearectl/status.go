@@ -185,7 +185,7 @@ func statusTable(w io.Writer, st manager.Status, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tENDPOINT\tSTATE\tPOOL\tIN-USE\tWAITING\tREQUESTS\tERRORS\tLAST-CHANGE")
 	for _, t := range st.Targets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Endpoint, t.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Addr, t.State,
 			t.Open, t.Desired, t.InUse, t.Waiting, t.Requests, t.Errors, ago(now, t.LastChange))
 	}
 	_ = tw.Flush()
@@ -206,7 +206,7 @@ func statusDetails(w io.Writer, st manager.Status, now time.Time) {
 	var pending, lastErrs, draining []string
 	for _, t := range st.Targets {
 		if p := t.Pending; p != nil {
-			l := fmt.Sprintf("%s → %s: %s, %d/%d open", t.Name, p.Endpoint, p.State, p.Open, p.Desired)
+			l := fmt.Sprintf("%s → %s: %s, %d/%d open", t.Name, p.Addr, p.State, p.Open, p.Desired)
 			if p.LastError != "" {
 				l += "; last error: " + p.LastError
 			}

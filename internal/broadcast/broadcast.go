@@ -19,8 +19,7 @@ type Broadcaster[T any] struct {
 // subscriber is one Subscribe call. Its channel is closed exactly once, by
 // whoever removes it from Broadcaster.subs while holding mu.
 type subscriber[T any] struct {
-	ch      chan T
-	dropped uint64 // guarded by Broadcaster.mu; events this subscriber lost
+	ch chan T
 }
 
 // New returns a Broadcaster with no subscribers.
@@ -30,7 +29,7 @@ func New[T any]() *Broadcaster[T] {
 
 // Publish offers v to every subscriber and returns without waiting for any of
 // them: a subscriber whose buffer is full loses v, which is counted (see
-// Dropped and DroppedFor). Publish after Close does nothing. Publish never
+// Dropped). Publish after Close does nothing. Publish never
 // allocates.
 func (b *Broadcaster[T]) Publish(v T) {
 	var lost uint64
@@ -39,7 +38,6 @@ func (b *Broadcaster[T]) Publish(v T) {
 		select {
 		case s.ch <- v:
 		default:
-			s.dropped++
 			lost++
 		}
 	}
@@ -104,25 +102,4 @@ func (b *Broadcaster[T]) Close() {
 // three times.
 func (b *Broadcaster[T]) Dropped() uint64 {
 	return b.dropped.Load()
-}
-
-// DroppedFor returns how many events the subscriber reading ch has lost, and
-// whether ch belongs to a current subscriber (false after its cancel, after
-// Close, or for a channel this Broadcaster did not return).
-func (b *Broadcaster[T]) DroppedFor(ch <-chan T) (uint64, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, s := range b.subs {
-		if s.ch == ch {
-			return s.dropped, true
-		}
-	}
-	return 0, false
-}
-
-// Len returns the number of current subscribers.
-func (b *Broadcaster[T]) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.subs)
 }

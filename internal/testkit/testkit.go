@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/manager"
 	"github.com/fleare-manager/fleare-manager/spec"
 )
@@ -110,11 +111,27 @@ func NewManager(t testing.TB, o manager.Options) *manager.Manager {
 	return m
 }
 
-// Context returns a context that ends with the test, or after 60s.
+// Context returns a context that ends with the test: for a watch or a load
+// that lasts as long as the test, however slow the machine. (It used to
+// end after 60s, which on a loaded machine ended the soak's watch and load
+// half-way.) It ends a little before the test binary's -timeout, if any,
+// so that a hang fails the test with its own message.
 func Context(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
+	ctx := t.Context()
+	if d, ok := deadline(t); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-10*time.Second))
+		t.Cleanup(cancel)
+	}
 	return ctx
+}
+
+// deadline returns the test binary's deadline, for a *testing.T.
+func deadline(t testing.TB) (time.Time, bool) {
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		return dt.Deadline()
+	}
+	return time.Time{}, false
 }
 
 // Apply applies yaml and fails the test on any error.
@@ -127,8 +144,25 @@ func Apply(t testing.TB, m *manager.Manager, yaml string) manager.Result {
 	return res
 }
 
-// WriteFile replaces path's content in place.
+// WriteFile replaces path's content at once: it writes a temporary file
+// beside it and renames it over path, so that a reader never meets the file
+// empty or half written. (Written in place, a file is empty between the
+// truncate and the write; a writer stalled there past the manager's
+// settling time, as on a loaded machine, rightly has it rejected.)
 func WriteFile(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := path + ".testkit~"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WriteInPlace truncates path and writes content, as an editor that saves
+// in place does: a reader may meet the file empty in between.
+func WriteInPlace(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -148,17 +182,11 @@ func WaitConns(t testing.TB, srv *fleartest.Server, n int) {
 // WaitStatus polls m.Status until cond holds.
 func WaitStatus(t testing.TB, m *manager.Manager, what string, cond func(manager.Status) bool) manager.Status {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := m.Status()
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; status: %+v", what, st)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var st manager.Status
+	if !poll.For(poll.Timeout, func() bool { st = m.Status(); return cond(st) }) {
+		t.Fatalf("timed out waiting for %s; status: %+v", what, st)
 	}
+	return st
 }
 
 // Recorder collects a manager's events.
