@@ -110,3 +110,11 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// Watching returns the file being watched, "" if none: while it is set,
+// Apply without Force is refused.
+func (m *Manager) Watching() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.watchPath
+}
