@@ -69,7 +69,7 @@ func TestServeWithoutFileStatusAndWait(t *testing.T) {
 	if r := run(0, "status"); !strings.Contains(r.stdout, "Config:      none yet") {
 		t.Errorf("status before any configuration: %v", r)
 	}
-	r := run(1, "wait", "--for=connected", "--timeout", "300ms")
+	r := run(1, "wait", "--for=connected", "--timeout", "3s")
 	if !strings.Contains(r.stderr, "not connected in time") || !strings.Contains(r.stderr, "no configuration is in force yet") {
 		t.Errorf("wait with no configuration: %v", r)
 	}
@@ -135,7 +135,7 @@ func TestServeWithoutFileStatusAndWait(t *testing.T) {
 		t.Errorf("status --check with a target in error: %v", r)
 	}
 	run(0, "status", "cache", "--check")
-	r = run(1, "wait", "down", "--for=connected", "--timeout", "300ms")
+	r = run(1, "wait", "down", "--for=connected", "--timeout", "3s")
 	if !strings.Contains(r.stderr, "down: state error; last error:") {
 		t.Errorf("wait for a target that cannot connect: %v", r)
 	}
@@ -171,6 +171,8 @@ func TestServeSIGHUPUnchanged(t *testing.T) {
 	dir := shortDir(t)
 	cfg := writeConfig(t, filepath.Join(dir, "fleare.yaml"), targetYAML{"cache", srv.Port(), 1})
 	p, sock := startServe(t, dir, cfg)
+	// SIGHUP is handled once the watch is in place, which status shows.
+	waitStatus(t, sock, "the file watched", func(st manager.Status) bool { return st.Watching == cfg })
 	p.signal(t, syscall.SIGHUP)
 	waitStatus(t, sock, "the SIGHUP recorded", func(st manager.Status) bool { return st.Reloads.Unchanged == 1 })
 	waitFor(t, "the log line", func() bool { return strings.Contains(p.stderr.String(), "config.unchanged") })

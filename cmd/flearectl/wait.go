@@ -107,6 +107,8 @@ func waitCondition(ctx context.Context, cl *admin.Client, names []string, cond s
 			}
 		case fatalForWait(err):
 			return err
+		case ctx.Err() != nil && len(missing) > 0:
+			// Cut short by --timeout: what was missing before says more.
 		default:
 			missing = []string{err.Error()}
 		}
