@@ -21,12 +21,13 @@ const StdinFile = "-"
 
 // The policy of POST /v1/apply (see manager.ApplyOptions): while the
 // manager watches a file, an apply without force=1 is refused with 409
-// Conflict, before its body is read; with expect_generation=N or an
+// Conflict; with expect_generation=N or an
 // If-Match header holding the configuration's hash (its ETag, as GET
 // /v1/status and /v1/config give it) or "*", an apply made against a
 // configuration that has changed since is refused with 412 Precondition
-// Failed. Neither changes or records anything. Dry runs and diffs change
-// nothing and are never refused.
+// Failed. Both are checked before the body is read, and again as the
+// apply is made. Neither changes or records anything. Dry runs and diffs
+// change nothing and are never refused.
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	dryRun := flag(r, "dry_run")
@@ -34,10 +35,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if file := s.m.Watching(); !dryRun && !o.Force && file != "" {
-		s.refuse(w, r, fmt.Errorf("%w: the manager follows %s (its next change, SIGHUP or a restart applies it); "+
-			"change the file, or force the apply", manager.ErrFileWins, file))
-		return
+	if !dryRun {
+		if err := s.m.CheckApply(o); err != nil { // before the body is read or parsed
+			s.refuse(w, r, err)
+			return
+		}
 	}
 	cfg, data, ok := s.readConfig(w, r, !dryRun)
 	if !ok {

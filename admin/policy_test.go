@@ -124,8 +124,12 @@ func TestApplyPreconditionsOverHTTP(t *testing.T) {
 			t.Errorf("stale apply %q: %d %v %s", stale, r.code, r.header, r.body)
 		}
 	}
-	if st := f.m.Status(); st.Generation != 1 || st.Targets[0].Desired != 1 {
-		t.Fatalf("a stale apply changed the manager: %+v", st)
+	// Refused before the body is parsed: a bad one is not recorded.
+	if r := f.send(t, "POST", "/v1/apply?expect_generation=0&file=/x/c.yaml", "version: 7\n"); r.code != http.StatusPreconditionFailed {
+		t.Errorf("stale apply of a bad file: %d %s", r.code, r.body)
+	}
+	if st := f.m.Status(); st.Generation != 1 || st.Targets[0].Desired != 1 || st.Reloads.Rejected != 0 {
+		t.Fatalf("a stale apply changed or recorded something: %+v", st)
 	}
 	for _, bad := range [][]string{
 		{"/v1/apply?expect_generation=soon&file=/x/c.yaml"},

@@ -74,12 +74,28 @@ func (m *Manager) ApplyWith(ctx context.Context, cfg *spec.Config, o ApplyOption
 // SourceAPI is the Source of a configuration given through Apply.
 const SourceAPI = "api"
 
+// CheckApply returns the error ApplyWith would return now for o, from the
+// source-of-truth policy or a precondition, or nil; it applies nothing. An
+// apply made afterwards is checked again, in turn with every other change:
+// CheckApply lets a caller refuse early (before reading a request's body,
+// say), not skip that check.
+func (m *Manager) CheckApply(o ApplyOptions) error { return m.admitWatching(o, m.Watching()) }
+
 // admit checks an apply request against the policy and its preconditions;
 // it runs on the reload loop, w being the loop's watch (nil if none).
 func (m *Manager) admit(o ApplyOptions, w *watch) error {
-	if w != nil && !o.Force {
+	watching := ""
+	if w != nil {
+		watching = w.path
+	}
+	return m.admitWatching(o, watching)
+}
+
+// admitWatching is admit with the watched file's path ("" if none).
+func (m *Manager) admitWatching(o ApplyOptions, watching string) error {
+	if watching != "" && !o.Force {
 		return fmt.Errorf("%w: the manager follows %s (its next change, SIGHUP or a restart applies it); "+
-			"change the file, or force the apply", ErrFileWins, w.path)
+			"change the file, or force the apply", ErrFileWins, watching)
 	}
 	if o.IfGeneration == nil && o.IfHash == "" {
 		return nil
