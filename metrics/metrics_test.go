@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -547,5 +548,37 @@ func TestBuildInfo(t *testing.T) {
 	}
 	if _, ok := labels["revision"]; !ok {
 		t.Errorf("build_info has no revision label: %v", labels)
+	}
+}
+
+// Every metric the collector yields is in the README's metrics table and
+// in the package documentation's.
+func TestEveryMetricDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lat := metrics.New(metrics.Options{})
+	lat.Observe("a", time.Millisecond, nil)
+	src := &fakeSource{st: manager.Status{
+		LastReload:  &manager.Reload{Time: time.Now(), Result: manager.ReloadApplied},
+		LastSuccess: time.Now(),
+		Targets:     []manager.TargetStatus{{Name: "a"}},
+	}}
+	fams := gather(t, metrics.NewCollector(src, lat))
+	if len(fams) < 28 {
+		t.Fatalf("only %d metric families gathered", len(fams))
+	}
+	for name := range fams {
+		if !strings.Contains(string(readme), "| `"+name) {
+			t.Errorf("README's metrics table lacks %s", name)
+		}
+		if !strings.Contains(string(doc), "//\t"+name+" ") {
+			t.Errorf("the package documentation's table lacks %s", name)
+		}
 	}
 }
