@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,14 +42,18 @@ type ErrorReply struct {
 // applyReply is the server's reply to apply and diff. Its JSON form is
 // ApplyResult's.
 type applyReply struct {
-	DryRun     bool              `json:"dry_run"`
-	Generation uint64            `json:"generation"`
-	Plan       reconcile.Plan    `json:"plan"`
-	Outcomes   []manager.Outcome `json:"outcomes,omitempty"`
+	FormatVersion int               `json:"format_version"`
+	DryRun        bool              `json:"dry_run"`
+	Generation    uint64            `json:"generation"`
+	Plan          reconcile.Plan    `json:"plan"`
+	Outcomes      []manager.Outcome `json:"outcomes,omitempty"`
 }
 
 // ApplyResult is the reply to POST /v1/apply and POST /v1/diff.
 type ApplyResult struct {
+	// FormatVersion is the version of the JSON conventions the reply
+	// follows (manager.FormatVersion).
+	FormatVersion int `json:"format_version"`
 	// DryRun is true when nothing was executed (dry run, diff).
 	DryRun bool `json:"dry_run"`
 	// Generation is the configuration generation after the apply (now, for
@@ -74,10 +79,37 @@ func (r *ApplyResult) Failed() bool {
 type Outcome struct {
 	Target string         `json:"target"`
 	Action reconcile.Kind `json:"action"`
-	// Took is how long the action ran.
-	Took time.Duration `json:"took"`
+	// Took is how long the action ran, written as a duration string
+	// ("1.5ms").
+	Took time.Duration `json:"-"`
 	// Error is why the action did not complete; "" if it did.
 	Error string `json:"error,omitempty"`
+}
+
+type outcomeJSON struct {
+	Target string         `json:"target"`
+	Action reconcile.Kind `json:"action"`
+	Took   string         `json:"took"`
+	Error  string         `json:"error,omitempty"`
+}
+
+// MarshalJSON writes the outcome as manager.Outcome does.
+func (o Outcome) MarshalJSON() ([]byte, error) {
+	return json.Marshal(outcomeJSON{o.Target, o.Action, o.Took.String(), o.Error})
+}
+
+// UnmarshalJSON reads an outcome written by MarshalJSON.
+func (o *Outcome) UnmarshalJSON(data []byte) error {
+	var j outcomeJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	took, err := time.ParseDuration(j.Took)
+	if err != nil {
+		return fmt.Errorf("admin: outcome: took: %w", err)
+	}
+	*o = Outcome{Target: j.Target, Action: j.Action, Took: took, Error: j.Error}
+	return nil
 }
 
 // APIError is an error reply of the API.
@@ -89,6 +121,9 @@ type APIError struct {
 	Message string
 	// Errors lists every problem of a rejected configuration.
 	Errors []string
+	// Hash is the hash of the configuration in force (the reply's ETag),
+	// when the reply gives it: with 412 Precondition Failed.
+	Hash string
 }
 
 func (e *APIError) Error() string {
@@ -161,14 +196,14 @@ func NewClient(o ClientOptions) *Client {
 // Status returns the manager's status.
 func (c *Client) Status(ctx context.Context) (manager.Status, error) {
 	var st manager.Status
-	err := c.call(ctx, http.MethodGet, "/v1/status", nil, "", &st)
+	err := c.call(ctx, http.MethodGet, "/v1/status", nil, nil, &st)
 	return st, err
 }
 
 // Config returns the configuration in force, in the file format, passwords
 // masked.
 func (c *Client) Config(ctx context.Context) ([]byte, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/v1/config", nil, "")
+	resp, err := c.do(ctx, http.MethodGet, "/v1/config", nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -178,20 +213,57 @@ func (c *Client) Config(ctx context.Context) ([]byte, error) {
 
 // Apply sends the configuration file read from file (data is its content)
 // to the manager, which parses it in its own environment and applies it, or
-// with dryRun only plans it. file is made absolute: errors name it, and
-// relative password_file paths resolve against its directory, on the
-// manager's host. A configuration the manager rejects is an *APIError with
-// StatusCode 400 and every problem in Errors; nothing changed then.
+// with dryRun only plans it. See ApplyWith.
 func (c *Client) Apply(ctx context.Context, file string, data []byte, dryRun bool) (*ApplyResult, error) {
+	return c.ApplyWith(ctx, file, data, ApplyOptions{DryRun: dryRun})
+}
+
+// ApplyOptions qualify an apply through the API.
+type ApplyOptions struct {
+	// DryRun only plans: nothing changes. Default false.
+	DryRun bool
+	// Force applies even while the manager watches a file, the source of
+	// truth, which wins again at its next change, SIGHUP or a restart.
+	// Default false: refused (409) while a file is watched.
+	Force bool
+	// ExpectGeneration, when not nil, is the generation the configuration
+	// in force must have, or the apply is refused (412). Default nil.
+	ExpectGeneration *uint64
+	// IfMatch, when not "", is the hash the configuration in force must
+	// have (Status().Hash), or "*" for any; sent as If-Match. Default "".
+	IfMatch string
+}
+
+// ApplyWith sends the configuration file read from file (data is its
+// content) to the manager, which parses it in its own environment and
+// applies it as o says. file is made absolute (StdinFile is sent as it
+// is): errors name it, and relative password_file paths resolve against its
+// directory, on the manager's host. A configuration the manager rejects is
+// an *APIError with StatusCode 400 and every problem in Errors; one the
+// policy refuses, 409 (a watched file is the source of truth) or 412 (a
+// precondition failed). Nothing changed then.
+func (c *Client) ApplyWith(ctx context.Context, file string, data []byte, o ApplyOptions) (*ApplyResult, error) {
 	q := url.Values{}
 	if err := fileParam(q, file); err != nil {
 		return nil, err
 	}
-	if dryRun {
+	if o.DryRun {
 		q.Set("dry_run", "1")
 	}
+	if o.Force {
+		q.Set("force", "1")
+	}
+	if o.ExpectGeneration != nil {
+		q.Set("expect_generation", strconv.FormatUint(*o.ExpectGeneration, 10))
+	}
+	h := http.Header{"Content-Type": {"application/yaml"}}
+	if o.IfMatch == "*" {
+		h.Set("If-Match", "*")
+	} else if o.IfMatch != "" {
+		h.Set("If-Match", `"`+o.IfMatch+`"`)
+	}
 	var res ApplyResult
-	if err := c.call(ctx, http.MethodPost, "/v1/apply?"+q.Encode(), data, "application/yaml", &res); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/v1/apply?"+q.Encode(), data, h, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -205,14 +277,18 @@ func (c *Client) Diff(ctx context.Context, file string, data []byte) (*ApplyResu
 		return nil, err
 	}
 	var res ApplyResult
-	if err := c.call(ctx, http.MethodPost, "/v1/diff?"+q.Encode(), data, "application/yaml", &res); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/v1/diff?"+q.Encode(), data, http.Header{"Content-Type": {"application/yaml"}}, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
 }
 
 func fileParam(q url.Values, file string) error {
-	if file == "" {
+	switch file {
+	case "":
+		return nil
+	case StdinFile:
+		q.Set("file", StdinFile)
 		return nil
 	}
 	abs, err := filepath.Abs(file)
@@ -232,7 +308,7 @@ func (c *Client) Events(ctx context.Context, follow bool, fn func(manager.Event)
 	if follow {
 		path += "?follow=1"
 	}
-	resp, err := c.do(ctx, http.MethodGet, path, nil, "")
+	resp, err := c.do(ctx, http.MethodGet, path, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -255,8 +331,8 @@ func (c *Client) Events(ctx context.Context, follow bool, fn func(manager.Event)
 }
 
 // call sends a request and decodes the JSON reply into out.
-func (c *Client) call(ctx context.Context, method, path string, body []byte, ctype string, out any) error {
-	resp, err := c.do(ctx, method, path, body, ctype)
+func (c *Client) call(ctx context.Context, method, path string, body []byte, h http.Header, out any) error {
+	resp, err := c.do(ctx, method, path, body, h)
 	if err != nil {
 		return err
 	}
@@ -267,9 +343,9 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, cty
 	return nil
 }
 
-// do sends a request and returns a 2xx response; any other status becomes
-// an *APIError.
-func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype string) (*http.Response, error) {
+// do sends a request with the headers h and returns a 2xx response; any
+// other status becomes an *APIError.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, h http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -278,8 +354,8 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
+	for k, vs := range h {
+		req.Header[k] = vs
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -302,7 +378,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, ctype
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxReply))
-	apiErr := &APIError{StatusCode: resp.StatusCode}
+	apiErr := &APIError{StatusCode: resp.StatusCode, Hash: strings.Trim(resp.Header.Get("ETag"), `"`)}
 	var er ErrorReply
 	if json.Unmarshal(data, &er) == nil && er.Error != "" {
 		apiErr.Message, apiErr.Errors = er.Error, er.Errors

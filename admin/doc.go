@@ -8,9 +8,11 @@
 //	GET  /v1/config                  the configuration in force, as YAML
 //	                                 (spec.Marshal: passwords masked);
 //	                                 404 before the first one
-//	POST /v1/apply?file=F[&dry_run=1] body: a configuration file's bytes;
+//	POST /v1/apply?file=F[&dry_run=1][&force=1][&expect_generation=N]
+//	                                 body: a configuration file's bytes;
 //	                                 parse, plan and apply it (or only plan
-//	                                 it): an ApplyResult
+//	                                 it): an ApplyResult. Header If-Match:
+//	                                 "HASH" or * (a precondition)
 //	POST /v1/diff?file=F             the plan only, as a dry run
 //	GET  /v1/events[?follow=1]       the last events (Options.History), as
 //	                                 newline-delimited JSON; with follow,
@@ -25,7 +27,26 @@
 // ErrorReply listing its problems as file:line:col: ... (the first
 // spec.MaxProblems, then a line counting the rest), and changes nothing.
 // Bodies larger than Options.MaxBodyBytes (4 MiB) get 413. Every error
-// reply is an ErrorReply. No reply ever holds a password.
+// reply is an ErrorReply. No reply ever holds a password. F may be
+// StdinFile ("-"): the configuration is then named <stdin>.
+//
+// # One source of truth
+//
+// While the manager watches a file, the file is the configuration: an apply
+// is refused with 409 Conflict (before its body is read) unless it carries
+// force=1, and a forced one lasts until the file's next change, SIGHUP or a
+// restart. GET /v1/status and /v1/config carry the configuration's hash as
+// their ETag; an apply with If-Match (that hash, or *) or
+// expect_generation=N made against a configuration that has changed since
+// gets 412 Precondition Failed, with the hash in force as its ETag. Refused
+// applies change and record nothing; dry runs and diffs are never refused.
+//
+// # JSON conventions
+//
+// Replies follow manager.FormatVersion (1), which status and apply replies
+// carry as "format_version": snake_case keys, durations as Go duration
+// strings ("1.5ms"), times in RFC 3339. The path's /v1 is the API's
+// version: within it, routes and keys are added, never renamed or removed.
 //
 // # Trust
 //

@@ -1,7 +1,7 @@
 package admin
 
 import (
-	"context"
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -191,7 +191,9 @@ func bearer(auth string) (string, bool) {
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.Status())
+	st := s.m.Status()
+	setETag(w, st.Hash)
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
@@ -200,6 +202,7 @@ func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no configuration applied yet", nil)
 		return
 	}
+	setETag(w, s.m.Status().Hash)
 	data, err := spec.Marshal(cfg)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "render configuration: "+err.Error(), nil)
@@ -210,66 +213,26 @@ func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(data)
 }
 
-func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
-	dryRun := flag(r, "dry_run")
-	cfg, ok := s.readConfig(w, r, !dryRun)
-	if !ok {
-		return
-	}
-	if dryRun {
-		s.plan(w, r, cfg, "dry run")
-		return
-	}
-	// A client that hangs up must not leave a plan half executed: the
-	// apply runs to its end; Manager.Close cuts it short.
-	ctx := context.WithoutCancel(r.Context())
-	res, err := s.m.Apply(ctx, cfg)
-	if len(res.Outcomes) == 0 && err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
-		return
-	}
-	attrs := []any{"file", r.URL.Query().Get("file"), "generation", res.Generation, "plan", res.Plan.Summary().String()}
-	if err != nil {
-		attrs = append(attrs, "error", err.Error())
-	}
-	s.log("admin: configuration applied", attrs...)
-	writeJSON(w, http.StatusOK, applyReply{Generation: res.Generation, Plan: res.Plan, Outcomes: res.Outcomes})
-}
-
-func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
-	if cfg, ok := s.readConfig(w, r, false); ok {
-		s.plan(w, r, cfg, "diff")
-	}
-}
-
-// plan answers with the plan cfg would execute, changing nothing.
-func (s *Server) plan(w http.ResponseWriter, r *http.Request, cfg *spec.Config, what string) {
-	plan := s.m.Plan(cfg)
-	gen := s.m.Status().Generation
-	s.log("admin: "+what, "file", r.URL.Query().Get("file"), "plan", plan.Summary().String())
-	writeJSON(w, http.StatusOK, applyReply{DryRun: true, Generation: gen, Plan: plan})
-}
-
-// readConfig reads and parses the configuration in r's body. It answers the
-// request itself and returns false when the body is too large or invalid;
+// readConfig reads and parses the configuration in r's body, and returns it
+// with the body. It answers the request itself and returns false when the body is too large or invalid;
 // with record, an invalid configuration is also recorded in the manager
 // (its status and events) as a rejected reload. At most
 // Options.MaxParses requests read and parse at once.
-func (s *Server) readConfig(w http.ResponseWriter, r *http.Request, record bool) (*spec.Config, bool) {
+func (s *Server) readConfig(w http.ResponseWriter, r *http.Request, record bool) (*spec.Config, []byte, bool) {
 	name, ok := fileName(w, r)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	select {
 	case s.parses <- struct{}{}:
 		defer func() { <-s.parses }()
 	case <-r.Context().Done():
 		writeError(w, http.StatusServiceUnavailable, "gave up waiting for a turn to parse", nil)
-		return nil, false
+		return nil, nil, false
 	}
 	data, ok := s.readBody(w, r)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	cfg, err := s.parser.Parse(name, data)
 	if err != nil {
@@ -281,9 +244,9 @@ func (s *Server) readConfig(w http.ResponseWriter, r *http.Request, record bool)
 		}
 		writeError(w, http.StatusBadRequest,
 			fmt.Sprintf("configuration rejected (%d problem(s)); nothing changed", n), spec.Lines(err))
-		return nil, false
+		return nil, nil, false
 	}
-	return cfg, true
+	return cfg, data, true
 }
 
 // fileName returns the configuration's name from the file parameter. It
@@ -293,6 +256,8 @@ func fileName(w http.ResponseWriter, r *http.Request) (string, bool) {
 	switch {
 	case name == "":
 		return "request", true
+	case name == StdinFile:
+		return "<stdin>", true
 	case len(name) > maxFileName:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("file is longer than %d bytes", maxFileName), nil)
 		return "", false
@@ -366,16 +331,20 @@ func flag(r *http.Request, name string) bool {
 	return err == nil && v
 }
 
-// writeJSON writes v as the reply's JSON body.
+// writeJSON writes v as the reply's JSON body, leaving <, > and & as they
+// are (the reply is JSON, never HTML).
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		code = http.StatusInternalServerError
-		data, _ = json.Marshal(ErrorReply{Error: "encode reply: " + err.Error()})
+		buf.Reset()
+		_ = enc.Encode(ErrorReply{Error: "encode reply: " + err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_, _ = w.Write(append(data, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 func writeError(w http.ResponseWriter, code int, msg string, errs []string) {

@@ -12,8 +12,14 @@
 //
 // One goroutine, the reload loop, applies configurations: Apply, the watched
 // file and SIGHUP are requests to it, answered in turn and recorded the same
-// way (applied, partial, rejected, or unchanged when the plan is empty).
-// Another writes the log, so that no request waits for it.
+// way (applied, partial, rejected, or unchanged when the plan is empty, which
+// is logged in one line and emits no config.applied). Another writes the
+// log, so that no request waits for it.
+//
+// One source of truth: while a file is watched, it is the configuration, and
+// Apply is refused (ErrFileWins) unless forced with ApplyWith; ApplyWith also
+// takes preconditions on the generation and hash in force (ErrStale when
+// they no longer hold). See ApplyOptions.
 //
 // Applications call targets through a Client, got once by name and kept: it
 // follows the target across resizes and replaces.

@@ -82,6 +82,8 @@ type Event struct {
 	Errors []string `json:"errors,omitempty"`
 	// Source is where a configuration came from: a file path, or "api".
 	Source string `json:"source,omitempty"`
+
+	via string // what brought a configuration, for the log only
 }
 
 // String formats the event as one human-readable line.
@@ -123,6 +125,22 @@ func (e Event) String() string {
 // cancel or when the manager is closed.
 func (m *Manager) Subscribe() (<-chan Event, func()) {
 	return m.events.Subscribe(m.opts.EventBuffer)
+}
+
+// logConfigUnchanged is the log line of a configuration attempt that
+// changed nothing. It is not an event: subscribers never see it, and no
+// config.applied is emitted for such an attempt.
+const logConfigUnchanged EventType = "config.unchanged"
+
+// logOnly stamps e and queues it for the log, without publishing it.
+func (m *Manager) logOnly(e Event) {
+	if m.log == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	m.log.enqueue(e)
 }
 
 // emit stamps e, publishes it and queues it for the log; it never waits.

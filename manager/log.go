@@ -104,6 +104,7 @@ func logEvent(log *slog.Logger, e Event) {
 	add("old", e.Old)
 	add("new", e.New)
 	add("source", e.Source)
+	add("via", e.via)
 	add("error", e.Error)
 	if e.Generation != 0 {
 		attrs = append(attrs, slog.Uint64("generation", e.Generation))
@@ -114,5 +115,9 @@ func logEvent(log *slog.Logger, e Event) {
 	if len(e.Errors) > 0 {
 		attrs = append(attrs, slog.Any("errors", e.Errors))
 	}
-	log.LogAttrs(ctx, level, string(e.Type), attrs...)
+	msg := string(e.Type)
+	if e.Type == logConfigUnchanged {
+		msg += ": the configuration holds the settings in force; nothing to do"
+	}
+	log.LogAttrs(ctx, level, msg, attrs...)
 }

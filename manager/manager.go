@@ -95,20 +95,22 @@ type Outcome struct {
 	// pool could not connect stays configured and keeps retrying.
 	Err error `json:"-"`
 	// Took is how long the action ran.
-	Took time.Duration `json:"took"`
+	Took time.Duration `json:"-"`
 }
 
-// MarshalJSON writes the outcome with its error as text ("error").
+// MarshalJSON writes the outcome with how long it took as a duration
+// string ("took": "1.5ms") and its error as text ("error", absent if none).
 func (o Outcome) MarshalJSON() ([]byte, error) {
-	type plain Outcome
 	var msg string
 	if o.Err != nil {
 		msg = o.Err.Error()
 	}
 	return json.Marshal(struct {
-		plain
-		Error string `json:"error,omitempty"`
-	}{plain(o), msg})
+		Target string         `json:"target"`
+		Action reconcile.Kind `json:"action"`
+		Took   string         `json:"took"`
+		Error  string         `json:"error,omitempty"`
+	}{o.Target, o.Action, o.Took.String(), msg})
 }
 
 // Result is what Apply did.

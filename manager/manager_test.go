@@ -296,7 +296,7 @@ func TestOutcomeJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"target":"a","action":"create","took":1000000000,"error":"boom"}`; string(b) != want {
+	if want := `{"target":"a","action":"create","took":"1s","error":"boom"}`; string(b) != want {
 		t.Fatalf("got %s, want %s", b, want)
 	}
 }

@@ -2,7 +2,6 @@ package manager
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -35,6 +34,7 @@ type request struct {
 	cfg    *spec.Config
 	err    error
 	source string
+	apply  ApplyOptions // for an applyRequest
 	w      *watch
 	first  filewatch.Update // the watch's first reading
 	reply  chan reply       // capacity 1: the loop never waits on it
@@ -54,16 +54,17 @@ type reply struct {
 // in the background (a replace keeps serving from the old pool until the
 // new one is full). The error, if any, aggregates the failed actions.
 //
-// A cfg that changes nothing (an empty plan) is recorded as unchanged, and
-// no config.applied is emitted; the first configuration is always applied.
-// Apply calls are serialised with each other and with file reloads. The
-// manager keeps cfg, which its caller must not modify afterwards.
+// A cfg that changes nothing (an empty plan) is recorded as unchanged, with
+// one log line and no config.applied; the first configuration is always
+// applied. Apply calls are serialised with each other and with file
+// reloads. The manager keeps cfg, which its caller must not modify
+// afterwards.
+//
+// While a file is watched, the file is the source of truth and Apply is
+// refused with ErrFileWins: use ApplyWith and ApplyOptions.Force to apply
+// anyway (see ApplyOptions).
 func (m *Manager) Apply(ctx context.Context, cfg *spec.Config) (Result, error) {
-	if cfg == nil {
-		return Result{}, errors.New("manager: apply: nil configuration")
-	}
-	rep := m.send(ctx, request{kind: applyRequest, cfg: cfg, source: "api"})
-	return rep.res, rep.err
+	return m.ApplyWith(ctx, cfg, ApplyOptions{})
 }
 
 // Reject records that a configuration from source (a file path, or a name
@@ -113,9 +114,9 @@ func (m *Manager) run() {
 				w = nil
 				continue
 			}
-			m.fileReading(w, r)
+			m.fileReading(w, r, "file")
 		case <-signal:
-			m.fileReading(w, readNow(w.path))
+			m.fileReading(w, readNow(w.path), "SIGHUP")
 		case <-settled:
 			m.settled(w)
 		}
@@ -131,7 +132,10 @@ func (m *Manager) handle(req request, w **watch) reply {
 	}
 	switch req.kind {
 	case applyRequest:
-		res, err := m.applyConfig(req.ctx, req.cfg, req.source, [32]byte{})
+		if err := m.admit(req.apply, *w); err != nil {
+			return reply{err: err}
+		}
+		res, err := m.applyConfig(req.ctx, req.cfg, req.source, req.apply.Hash, SourceAPI)
 		return reply{res: res, err: err}
 	case rejectRequest:
 		m.reject(req.source, req.err)
@@ -149,9 +153,11 @@ func (m *Manager) handle(req request, w **watch) reply {
 	return reply{err: fmt.Errorf("manager: unknown request %d", req.kind)}
 }
 
-// applyConfig applies cfg, from source (a file read with the given hash,
-// or "api"), and records the attempt. It runs on the reload loop.
-func (m *Manager) applyConfig(ctx context.Context, cfg *spec.Config, source string, hash [32]byte) (Result, error) {
+// applyConfig applies cfg, from source (a file, or "api") whose bytes have
+// the given hash (zero if unknown), and records the attempt; via says what
+// brought it ("api", "file", "SIGHUP") in the line logged when nothing
+// changes. It runs on the reload loop.
+func (m *Manager) applyConfig(ctx context.Context, cfg *spec.Config, source string, hash [32]byte, via string) (Result, error) {
 	m.mu.Lock()
 	plan := reconcile.Diff(cfg, m.config)
 	unchanged := plan.Empty() && m.config != nil
@@ -165,6 +171,7 @@ func (m *Manager) applyConfig(ctx context.Context, cfg *spec.Config, source stri
 	}
 	m.mu.Unlock()
 	if unchanged {
+		m.logOnly(Event{Type: logConfigUnchanged, Source: source, Generation: gen, via: via})
 		return Result{Generation: gen, Plan: plan}, nil
 	}
 
@@ -226,8 +233,14 @@ func (m *Manager) reject(source string, err error) {
 	m.mu.Lock()
 	m.recordLocked(Reload{Time: time.Now(), Source: source, Result: ReloadRejected, Generation: m.gen.Load(), Errors: lines})
 	m.mu.Unlock()
+	m.mu.Lock()
+	kept := "the configuration in force is kept"
+	if m.config == nil {
+		kept = "nothing is applied (no configuration is in force yet)"
+	}
+	m.mu.Unlock()
 	m.emit(Event{Type: EventConfigRejected, Source: source, Generation: m.gen.Load(),
-		Error: fmt.Sprintf("%d problem(s); the configuration in force is kept", spec.Count(err)), Errors: lines})
+		Error: fmt.Sprintf("%d problem(s); %s", spec.Count(err), kept), Errors: lines})
 }
 
 // recordLocked stores r as the last configuration attempt and counts it.

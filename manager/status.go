@@ -2,6 +2,7 @@ package manager
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +50,15 @@ type ReloadCounts struct {
 	Unchanged uint64 `json:"unchanged"`
 }
 
+// FormatVersion is the version of the JSON forms this package writes:
+// Status (which carries it as "format_version"), Result and Event, and the
+// admin API's replies built from them. They follow the project's JSON
+// conventions: keys in snake_case, durations as Go duration strings
+// ("1.5s"), times in RFC 3339 ("2026-01-02T03:04:05.123456789Z"), enums as
+// their words. Within a version, keys may be added, never renamed, removed
+// or given another meaning.
+const FormatVersion = 1
+
 // Status is a snapshot of the manager and its targets.
 type Status struct {
 	// Generation counts accepted configurations that changed something.
@@ -56,27 +66,40 @@ type Status struct {
 	// Source is where the current configuration came from: a file path, or
 	// "api". Empty before the first one.
 	Source string `json:"source,omitempty"`
-	// Hash is the SHA-256 (hex) of the file the configuration was read
-	// from, when it came from a file.
+	// Hash is the SHA-256 (hex) of the bytes the configuration in force was
+	// read from: the file's, or those given with ApplyOptions.Hash; empty
+	// when not known. ApplyOptions.IfHash compares with it.
 	Hash string `json:"hash,omitempty"`
-	// Watching is the file being watched, if any.
+	// Watching is the file being watched, if any: while it is, the file is
+	// the source of truth (see ApplyOptions), and a Source other than
+	// Watching is a forced apply that the file's next change, SIGHUP or a
+	// restart undoes.
 	Watching string `json:"watching,omitempty"`
 	// LastReload is the last configuration attempt, nil before the first.
-	LastReload *Reload `json:"lastReload,omitempty"`
+	LastReload *Reload `json:"last_reload,omitempty"`
 	// LastSuccess is when a configuration attempt last succeeded (applied,
 	// partly applied, or unchanged); zero before the first.
-	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
 	// Reloads counts configuration attempts since New.
 	Reloads ReloadCounts `json:"reloads"`
 	// EventsDropped counts events lost by subscribers that fell behind.
-	EventsDropped uint64 `json:"eventsDropped"`
+	EventsDropped uint64 `json:"events_dropped"`
 	// LogDropped counts events not logged because the log fell behind
 	// (Options.EventBuffer of them wait to be written).
-	LogDropped uint64 `json:"logDropped"`
+	LogDropped uint64 `json:"log_dropped"`
 	// Targets has one entry per configured target, sorted by name.
 	Targets []TargetStatus `json:"targets"`
 	// Draining lists pools taken out of service that are still closing.
 	Draining []DrainingPool `json:"draining,omitempty"`
+}
+
+// MarshalJSON writes the status with "format_version" first.
+func (s Status) MarshalJSON() ([]byte, error) {
+	type plain Status
+	return json.Marshal(struct {
+		FormatVersion int `json:"format_version"`
+		plain
+	}{FormatVersion, plain(s)})
 }
 
 // TargetStatus is a snapshot of one target: its serving pool's
@@ -102,7 +125,7 @@ type DrainingPool struct {
 	Target   string `json:"target"`
 	Endpoint string `json:"endpoint"`
 	Why      string `json:"why"`
-	InUse    int    `json:"inUse"`
+	InUse    int    `json:"in_use"`
 }
 
 // Status returns a snapshot of the manager and every target.

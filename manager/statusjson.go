@@ -7,17 +7,19 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 )
 
 // The JSON form of a TargetStatus (and of a PendingPool) lists "name", then
-// every field of fleare.Stats in its order, then "lastChange" and
-// "pending". A stats field's key is its Go name in lowerCamelCase ("inUse",
-// "queueFull"), but for the keys the status has always had: Addr is
-// "endpoint" and DialAttempts "dials". The state is its word ("connected");
-// WaitTime is in nanoseconds; LastError and LastErrorTime are left out when
-// empty. A field added to fleare.Stats appears without an edit here.
+// every field of fleare.Stats in its order, then "last_change" and
+// "pending", following the project's JSON conventions (see FormatVersion):
+// a stats field's key is its Go name in snake_case ("in_use",
+// "queue_full"), but Addr is "endpoint" and DialAttempts "dials"; the state
+// is its word ("connected"); durations are Go duration strings
+// ("1.5s"); times are RFC 3339. LastError and LastErrorTime are left out
+// when empty. A field added to fleare.Stats appears without an edit here.
 
 // statsKeys renames the stats fields whose key is not their Go name.
 var statsKeys = map[string]string{"Addr": "endpoint", "DialAttempts": "dials"}
@@ -30,12 +32,30 @@ var statsFields = func() []statsField {
 		name := typ.Field(i).Name
 		key, ok := statsKeys[name]
 		if !ok {
-			key = strings.ToLower(name[:1]) + name[1:]
+			key = snakeCase(name)
 		}
 		out[i] = statsField{index: i, key: key}
 	}
 	return out
 }()
+
+// snakeCase turns a Go name into a snake_case key: "InUse" is "in_use",
+// "LastErrorTime" "last_error_time", "HTTPCode" "http_code".
+func snakeCase(name string) string {
+	rs := []rune(name)
+	var b strings.Builder
+	for i, r := range rs {
+		if unicode.IsUpper(r) && i > 0 {
+			prevLower := unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1])
+			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
+			if prevLower || unicode.IsUpper(rs[i-1]) && nextLower {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
 
 type statsField struct {
 	index int
@@ -53,7 +73,7 @@ func (t TargetStatus) MarshalJSON() ([]byte, error) {
 	if err := writeStats(&b, &t.Stats); err != nil {
 		return nil, err
 	}
-	b.WriteString(`,"lastChange":`)
+	b.WriteString(`,"last_change":`)
 	if err := writeValue(&b, t.LastChange); err != nil {
 		return nil, err
 	}
@@ -74,7 +94,7 @@ func (t *TargetStatus) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	var nt TargetStatus
-	for key, dst := range map[string]any{"name": &nt.Name, "lastChange": &nt.LastChange, "pending": &nt.Pending} {
+	for key, dst := range map[string]any{"name": &nt.Name, "last_change": &nt.LastChange, "pending": &nt.Pending} {
 		if v, ok := raw[key]; ok {
 			if err := json.Unmarshal(v, dst); err != nil {
 				return fmt.Errorf("manager: target status: %s: %w", key, err)
@@ -121,7 +141,7 @@ func writeStats(b *bytes.Buffer, s *fleare.Stats) error {
 		fv := v.Field(f.index).Interface()
 		switch x := fv.(type) {
 		case string:
-			if x == "" && f.key == "lastError" {
+			if x == "" && f.key == "last_error" {
 				continue
 			}
 		case time.Time:
@@ -129,7 +149,7 @@ func writeStats(b *bytes.Buffer, s *fleare.Stats) error {
 				continue
 			}
 		case time.Duration:
-			fv = int64(x)
+			fv = x.String()
 		}
 		if sep {
 			b.WriteByte(',')
@@ -155,6 +175,8 @@ func readStats(raw map[string]json.RawMessage, s *fleare.Stats) error {
 		switch dst := v.Field(f.index).Addr().Interface().(type) {
 		case *fleare.State:
 			*dst, err = parseState(msg)
+		case *time.Duration:
+			*dst, err = parseDuration(msg)
 		default:
 			err = json.Unmarshal(msg, dst)
 		}
@@ -171,12 +193,23 @@ func parseState(msg json.RawMessage) (fleare.State, error) {
 	if err := json.Unmarshal(msg, &word); err != nil {
 		return 0, err
 	}
-	for s := fleare.StateDisconnected; s <= fleare.StateError; s++ {
+	// States are numbered from 0; the first number without a word of its
+	// own ends the list.
+	for s := fleare.State(0); !strings.HasPrefix(s.String(), "State("); s++ {
 		if s.String() == word {
 			return s, nil
 		}
 	}
 	return 0, fmt.Errorf("unknown state %q", word)
+}
+
+// parseDuration reads a duration written as a Go duration string.
+func parseDuration(msg json.RawMessage) (time.Duration, error) {
+	var text string
+	if err := json.Unmarshal(msg, &text); err != nil {
+		return 0, fmt.Errorf("want a duration string such as \"1.5s\": %w", err)
+	}
+	return time.ParseDuration(text)
 }
 
 // writeValue writes v as JSON, leaving <, > and & as they are (an encoder

@@ -102,7 +102,7 @@ func (m *Manager) startWatch(ctx context.Context, w *watch, first filewatch.Upda
 		m.reject(w.path, err)
 		return err
 	}
-	if _, err := m.applyConfig(ctx, cfg, w.path, first.Hash); errors.Is(err, ErrClosed) {
+	if _, err := m.applyConfig(ctx, cfg, w.path, first.Hash, "file"); errors.Is(err, ErrClosed) {
 		return err
 	} // targets that failed keep converging; the file was applied
 	if m.opts.ReloadOnSIGHUP {
@@ -132,10 +132,11 @@ func (w *watch) stop(m *Manager) {
 	m.mu.Unlock()
 }
 
-// fileReading applies one reading of the watched file. A reading that does
-// not load is held for a settling time: if the file still holds it then, it
-// is rejected (see settled).
-func (m *Manager) fileReading(w *watch, u filewatch.Update) {
+// fileReading applies one reading of the watched file, made because of via
+// ("file": it changed; "SIGHUP"). A reading that does not load is held for
+// a settling time: if the file still holds it then, it is rejected (see
+// settled).
+func (m *Manager) fileReading(w *watch, u filewatch.Update, via string) {
 	w.settle = nil
 	cfg, err := load(w.path, u)
 	if err != nil {
@@ -144,7 +145,7 @@ func (m *Manager) fileReading(w *watch, u filewatch.Update) {
 	}
 	// A file reload is not the caller's: it runs until its pools are
 	// ready or fail, or the manager closes.
-	_, _ = m.applyConfig(m.life, cfg, w.path, u.Hash) // outcomes are in the event and the status
+	_, _ = m.applyConfig(m.life, cfg, w.path, u.Hash, via) // outcomes are in the event and the status
 }
 
 // settled ends the settling time of a held reading: rejected if the file

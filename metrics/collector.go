@@ -1,6 +1,9 @@
 package metrics
 
 import (
+	"reflect"
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
@@ -41,28 +44,57 @@ var (
 	descReplaced  = desc("connections_replaced_total", "Connections of the target's serving pool that were lost (broken, timed out, found dead) and replaced.", "target")
 	descWaitTime  = desc("pool_wait_seconds_total", "Time callers spent waiting for a connection of the target's serving pool.", "target")
 	descQueueFull = desc("pool_queue_full_total", "Calls to the target refused at once because its pool's queue of waiting callers was full.", "target")
-	descClosed    = desc("pool_connections_closed_total", "Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight).", "target", "reason")
+	descWaits     = desc("pool_waits_total", "Calls to the target that had to wait for a connection of its serving pool.", "target")
+	descInFlight  = desc("pool_in_flight_requests", "Requests holding a connection of the target's serving pool (with pipelining, those on the wire).", "target")
+	descAbandoned = desc("pool_abandoned_requests_total", "Requests to the target canceled after they were sent: their connections stayed up, their replies were read and discarded.", "target")
+	descClosed    = desc("pool_connections_closed_total", "Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for); a reason for each Closed counter of the pool's statistics.", "target", "reason")
+	descTarget    = desc("target_info", "The endpoint (host:port) of the target's serving pool; always 1.", "target", "endpoint")
+	descBuild     = desc("build_info", "The fleare-manager version, VCS revision and Go version of this program; always 1.", "version", "revision", "goversion")
 )
 
 var statusDescs = []*prometheus.Desc{
 	descTargets, descGeneration, descDraining, descReloads, descLastOK, descLastOKTime, descDropped,
 	descConnected, descDesired, descOpen, descIdle, descInUse, descWaiting,
 	descRequests, descErrors, descSrvErrors, descDials, descDialFails, descReplaced,
-	descWaitTime, descQueueFull, descClosed,
+	descWaitTime, descQueueFull, descWaits, descInFlight, descAbandoned, descClosed, descTarget, descBuild,
 }
+
+// closeReason is a counter of fleare.Stats that counts closed connections,
+// with its reason label.
+type closeReason struct {
+	index  int    // the field's index in fleare.Stats
+	reason string // the field's name after "Closed", in lower case
+}
+
+// closeReasons are the Closed* counters of fleare.Stats, in field order: a
+// reason the pool adds is exported without an edit here.
+var closeReasons = func() []closeReason {
+	typ := reflect.TypeFor[fleare.Stats]()
+	var out []closeReason
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if rest, ok := strings.CutPrefix(f.Name, "Closed"); ok && rest != "" && f.Type.Kind() == reflect.Uint64 {
+			out = append(out, closeReason{index: i, reason: strings.ToLower(rest)})
+		}
+	}
+	return out
+}()
 
 // collector turns a Source's Status into metrics at scrape time, and adds
 // the request latency histograms of a Metrics, if any.
 type collector struct {
-	src Source
-	lat *Metrics // nil: no latency histograms
+	src   Source
+	lat   *Metrics // nil: no latency histograms
+	build prometheus.Metric
 }
 
 // NewCollector returns a prometheus.Collector of src's metrics (see the
 // package documentation for the list), read from src.Status at each scrape,
 // and of lat's latency histograms. lat may be nil.
 func NewCollector(src Source, lat *Metrics) prometheus.Collector {
-	return &collector{src: src, lat: lat}
+	bi := readBuildInfo()
+	build := prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, bi.version, bi.revision, bi.goVersion)
+	return &collector{src: src, lat: lat, build: build}
 }
 
 // Describe sends the descriptions of every metric the collector yields.
@@ -78,6 +110,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the Status and sends its metrics.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Status()
+	ch <- c.build
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -111,6 +144,7 @@ func collectTarget(ch chan<- prometheus.Metric, t manager.TargetStatus,
 		connected = 1
 	}
 	gauge(descConnected, connected, t.Name)
+	gauge(descTarget, 1, t.Name, t.Addr)
 	gauge(descDesired, float64(t.Desired), t.Name)
 	gauge(descOpen, float64(t.Open), t.Name)
 	gauge(descIdle, float64(t.Idle), t.Name)
@@ -124,14 +158,12 @@ func collectTarget(ch chan<- prometheus.Metric, t manager.TargetStatus,
 	counter(descReplaced, t.Replaced, t.Name)
 	ch <- prometheus.MustNewConstMetric(descWaitTime, prometheus.CounterValue, t.WaitTime.Seconds(), t.Name)
 	counter(descQueueFull, t.QueueFull, t.Name)
-	for _, c := range []struct {
-		reason string
-		n      uint64
-	}{
-		{"broken", t.ClosedBroken}, {"timeout", t.ClosedTimeout}, {"canceled", t.ClosedCanceled},
-		{"resize", t.ClosedResize}, {"shutdown", t.ClosedShutdown}, {"forced", t.ClosedForced},
-	} {
-		counter(descClosed, c.n, t.Name, c.reason)
+	counter(descWaits, t.Waits, t.Name)
+	gauge(descInFlight, float64(t.InFlight), t.Name)
+	counter(descAbandoned, t.Abandoned, t.Name)
+	stats := reflect.ValueOf(&t.Stats).Elem()
+	for _, c := range closeReasons {
+		counter(descClosed, stats.Field(c.index).Uint(), t.Name, c.reason)
 	}
 }
 

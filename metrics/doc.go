@@ -47,6 +47,14 @@
 //	fleare_manager_dials_total                                  counter    target  connection attempts (dial + auth)
 //	fleare_manager_dial_failures_total                          counter    target  failed connection attempts
 //	fleare_manager_connections_replaced_total                   counter    target  connections lost (broken, timed out, found dead) and replaced
+//	fleare_manager_pool_wait_seconds_total                      counter    target  time callers spent waiting for a connection
+//	fleare_manager_pool_waits_total                             counter    target  calls that had to wait for a connection
+//	fleare_manager_pool_queue_full_total                        counter    target  calls refused at once: the queue of waiting callers was full
+//	fleare_manager_pool_in_flight_requests                      gauge      target  requests holding a connection (pipelined ones included)
+//	fleare_manager_pool_abandoned_requests_total                counter    target  requests canceled after they were sent (their replies discarded)
+//	fleare_manager_pool_connections_closed_total                counter    target, reason  connections closed: broken, timeout, canceled, resize, shutdown, forced, stray (one reason per Closed counter of fleare.Stats)
+//	fleare_manager_target_info                                  gauge      target, endpoint  always 1: the serving pool's host:port
+//	fleare_manager_build_info                                   gauge      version, revision, goversion  always 1: this program's fleare-manager version, VCS revision, Go version
 //	fleare_manager_request_duration_seconds                     histogram  target  time taken by requests through a manager Client, wait for a connection included
 //
 // The last-reload pair follows Prometheus's and Caddy's own

@@ -7,6 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -444,35 +448,137 @@ func targetsOf(fams map[string]*dto.MetricFamily, name string) string {
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-// The pool's wait time, refusals and closes by reason come from the
-// target's fleare.Stats as they are.
+// The pool's wait time, waits, refusals, requests in flight and abandoned,
+// closes by reason and endpoint come from the target's fleare.Stats as
+// they are.
 func TestPoolWaitsAndCloses(t *testing.T) {
 	src := &fakeSource{st: manager.Status{Targets: []manager.TargetStatus{{Name: "a", Stats: fleare.Stats{
-		State: fleare.StateConnected, WaitTime: 1500 * time.Millisecond, QueueFull: 7,
-		ClosedBroken: 1, ClosedTimeout: 2, ClosedCanceled: 3, ClosedResize: 4, ClosedShutdown: 5, ClosedForced: 6,
+		Addr: "10.0.0.5:9219", State: fleare.StateConnected, WaitTime: 1500 * time.Millisecond, QueueFull: 7, Waits: 9,
+		InFlight: 10, Abandoned: 11,
+		ClosedBroken: 1, ClosedTimeout: 2, ClosedCanceled: 3, ClosedResize: 4, ClosedShutdown: 5, ClosedForced: 6, ClosedStray: 8,
 	}}}}}
 	const want = `
-# HELP fleare_manager_pool_connections_closed_total Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight).
+# HELP fleare_manager_pool_abandoned_requests_total Requests to the target canceled after they were sent: their connections stayed up, their replies were read and discarded.
+# TYPE fleare_manager_pool_abandoned_requests_total counter
+fleare_manager_pool_abandoned_requests_total{target="a"} 11
+# HELP fleare_manager_pool_connections_closed_total Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for); a reason for each Closed counter of the pool's statistics.
 # TYPE fleare_manager_pool_connections_closed_total counter
 fleare_manager_pool_connections_closed_total{reason="broken",target="a"} 1
 fleare_manager_pool_connections_closed_total{reason="canceled",target="a"} 3
 fleare_manager_pool_connections_closed_total{reason="forced",target="a"} 6
 fleare_manager_pool_connections_closed_total{reason="resize",target="a"} 4
 fleare_manager_pool_connections_closed_total{reason="shutdown",target="a"} 5
+fleare_manager_pool_connections_closed_total{reason="stray",target="a"} 8
 fleare_manager_pool_connections_closed_total{reason="timeout",target="a"} 2
+# HELP fleare_manager_pool_in_flight_requests Requests holding a connection of the target's serving pool (with pipelining, those on the wire).
+# TYPE fleare_manager_pool_in_flight_requests gauge
+fleare_manager_pool_in_flight_requests{target="a"} 10
 # HELP fleare_manager_pool_queue_full_total Calls to the target refused at once because its pool's queue of waiting callers was full.
 # TYPE fleare_manager_pool_queue_full_total counter
 fleare_manager_pool_queue_full_total{target="a"} 7
 # HELP fleare_manager_pool_wait_seconds_total Time callers spent waiting for a connection of the target's serving pool.
 # TYPE fleare_manager_pool_wait_seconds_total counter
 fleare_manager_pool_wait_seconds_total{target="a"} 1.5
+# HELP fleare_manager_pool_waits_total Calls to the target that had to wait for a connection of its serving pool.
+# TYPE fleare_manager_pool_waits_total counter
+fleare_manager_pool_waits_total{target="a"} 9
 # HELP fleare_manager_target_connected Whether the target's serving pool is connected (at least one connection open): 1 or 0.
 # TYPE fleare_manager_target_connected gauge
 fleare_manager_target_connected{target="a"} 1
+# HELP fleare_manager_target_info The endpoint (host:port) of the target's serving pool; always 1.
+# TYPE fleare_manager_target_info gauge
+fleare_manager_target_info{endpoint="10.0.0.5:9219",target="a"} 1
 `
-	names := []string{"fleare_manager_pool_connections_closed_total", "fleare_manager_pool_queue_full_total",
-		"fleare_manager_pool_wait_seconds_total", "fleare_manager_target_connected"}
+	names := []string{"fleare_manager_pool_abandoned_requests_total", "fleare_manager_pool_connections_closed_total",
+		"fleare_manager_pool_in_flight_requests", "fleare_manager_pool_queue_full_total",
+		"fleare_manager_pool_wait_seconds_total", "fleare_manager_pool_waits_total", "fleare_manager_target_connected",
+		"fleare_manager_target_info"}
 	if err := testutil.CollectAndCompare(metrics.NewCollector(src, nil), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every counter of fleare.Stats that counts closed connections has its
+// reason in fleare_manager_pool_connections_closed_total, so that one the
+// pool adds is not lost.
+func TestEveryCloseReasonExported(t *testing.T) {
+	var st fleare.Stats
+	v := reflect.ValueOf(&st).Elem()
+	var want []string
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		if rest, ok := strings.CutPrefix(name, "Closed"); ok {
+			v.Field(i).SetUint(uint64(i + 1))
+			want = append(want, fmt.Sprintf("%s=%d", strings.ToLower(rest), i+1))
+		}
+	}
+	if len(want) < 7 {
+		t.Fatalf("only %d Closed counters in fleare.Stats: %v", len(want), want)
+	}
+	src := &fakeSource{st: manager.Status{Targets: []manager.TargetStatus{{Name: "a", Stats: st}}}}
+	fam := gather(t, metrics.NewCollector(src, nil))["fleare_manager_pool_connections_closed_total"]
+	var got []string
+	for _, m := range fam.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "reason" {
+				got = append(got, fmt.Sprintf("%s=%d", l.GetValue(), int(m.GetCounter().GetValue())))
+			}
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("closed_total = %v, want %v", got, want)
+	}
+}
+
+// fleare_manager_build_info names the module version, the revision and
+// the Go version, as an info metric.
+func TestBuildInfo(t *testing.T) {
+	fam := gather(t, metrics.NewCollector(&fakeSource{}, nil))["fleare_manager_build_info"]
+	if fam == nil || len(fam.GetMetric()) != 1 || fam.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Fatalf("build_info: %v", fam)
+	}
+	labels := map[string]string{}
+	for _, l := range fam.GetMetric()[0].GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if labels["goversion"] != runtime.Version() || labels["version"] == "" {
+		t.Errorf("build_info labels: %v", labels)
+	}
+	if _, ok := labels["revision"]; !ok {
+		t.Errorf("build_info has no revision label: %v", labels)
+	}
+}
+
+// Every metric the collector yields is in the README's metrics table and
+// in the package documentation's.
+func TestEveryMetricDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lat := metrics.New(metrics.Options{})
+	lat.Observe("a", time.Millisecond, nil)
+	src := &fakeSource{st: manager.Status{
+		LastReload:  &manager.Reload{Time: time.Now(), Result: manager.ReloadApplied},
+		LastSuccess: time.Now(),
+		Targets:     []manager.TargetStatus{{Name: "a"}},
+	}}
+	fams := gather(t, metrics.NewCollector(src, lat))
+	if len(fams) < 28 {
+		t.Fatalf("only %d metric families gathered", len(fams))
+	}
+	for name := range fams {
+		if !strings.Contains(string(readme), "| `"+name) {
+			t.Errorf("README's metrics table lacks %s", name)
+		}
+		if !strings.Contains(string(doc), "//\t"+name+" ") {
+			t.Errorf("the package documentation's table lacks %s", name)
+		}
 	}
 }

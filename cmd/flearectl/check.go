@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -54,7 +55,10 @@ invalid; 2 usage error.`,
 			if timeout <= 0 {
 				return usagef("--timeout must be positive")
 			}
-			cfg, err := spec.Load(file)
+			cfg, err := loadConfig(cmd, file)
+			if ue := (*usageError)(nil); errors.As(err, &ue) {
+				return err
+			}
 			if err != nil {
 				return configError(file, err)
 			}
@@ -66,7 +70,8 @@ invalid; 2 usage error.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "filename", "f", "", "the configuration file whose targets to probe")
+	cmd.Flags().StringVarP(&file, "filename", "f", "", "the configuration file whose targets to probe (- for standard input)")
+	markConfigFile(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "bound on each target's probe")
 	return cmd
 }

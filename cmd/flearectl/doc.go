@@ -2,18 +2,21 @@
 Flearectl runs fleare-manager and drives it.
 
 	flearectl demo                     # hot reload with two in-process servers
-	flearectl serve -f fleare.yaml     # run the manager and its admin API
+	flearectl serve -f fleare.yaml     # run the manager and its admin API (the file wins)
+	flearectl serve                    # no file: configurations come from apply alone
 	flearectl apply -f fleare.yaml     # send a new configuration: plan, then outcomes
+	flearectl apply -f - --force       # from stdin, over a watched file (until its next change)
 	flearectl diff -f fleare.yaml      # the plan only: exit 0 no change, 1 changes, 2 error
-	flearectl status [-o table|json|yaml] [--watch]
+	flearectl status [NAME...] [-o table|json|yaml] [--watch] [--check]
+	flearectl wait [NAME...] --for=connected|ready [--timeout 30s]
 	flearectl events [--follow] [-o json]
 	flearectl config                   # the configuration in force, passwords masked
-	flearectl validate -f FILE...      # offline: every problem as file:line:col
+	flearectl validate FILE|DIR...     # offline: every problem as file:line:col
 	flearectl check -f FILE            # offline: dial, auth, PING, STATUS each target
 	flearectl version
 	flearectl completion bash|zsh|fish|powershell
 
-apply, diff, status, events and config reach a running serve through its
+apply, diff, status, wait, events and config reach a running serve through its
 admin API: the unix socket $XDG_RUNTIME_DIR/fleare-manager.sock by default
 (--socket), or a loopback TCP address with a bearer token (--admin-addr,
 --token-file or $FLEARECTL_TOKEN).

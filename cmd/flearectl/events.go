@@ -61,6 +61,7 @@ then prints each new event as it happens, until interrupted.
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events until interrupted")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	completeFlags(cmd, map[string][]string{"output": {"text", "json"}})
 	c.addFlags(cmd, 30*time.Second)
 	return cmd
 }

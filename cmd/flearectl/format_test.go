@@ -81,12 +81,13 @@ func TestStatusTableAndHeader(t *testing.T) {
 		Draining: []manager.DrainingPool{{Target: "a", Endpoint: "10.0.0.0:9219", Why: "replaced", InUse: 1}},
 	}
 	var b bytes.Buffer
-	if err := printStatus(&b, st, "table", now); err != nil {
+	if err := printStatus(&b, st, "table", now, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Config:      /etc/f.yaml (watched, sha256 0123456789ab)\n",
+		"Config:      /etc/f.yaml (watched: the file is the source of truth; apply needs --force)\n",
 		"Generation:  4\n",
+		"Hash:        0123456789abcdef0123\n",
 		"Last reload: rejected at ",
 		"The configuration in force is kept. Problems:\n  /etc/f.yaml:3:5: target \"a\": port: 0 is out of range\n",
 		"NAME  ENDPOINT       STATE  POOL  IN-USE  WAITING  REQUESTS  ERRORS  LAST-CHANGE\n",
@@ -98,6 +99,61 @@ func TestStatusTableAndHeader(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())
 		}
+	}
+
+	// A forced apply over a watched file, and no file at all, say which
+	// source wins.
+	b.Reset()
+	st.Source, st.LastReload = manager.SourceAPI, nil
+	if err := printStatus(&b, st, "table", now, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Config:      applied through the admin API with --force\n",
+		"Watching:    /etc/f.yaml (the file wins: its next change, SIGHUP or a restart applies it)\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status after a forced apply lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	st.Watching = ""
+	if err := printStatus(&b, st, "table", now, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Config:      applied through the admin API (not kept across a restart)\n"; !strings.Contains(b.String(), want) ||
+		strings.Contains(b.String(), "Watching:") {
+		t.Errorf("status with no file lacks %q:\n%s", want, b.String())
+	}
+	b.Reset()
+	st.Source, st.LastReload = "", &manager.Reload{Time: now, Result: manager.ReloadRejected, Errors: []string{"x"}}
+	if err := printStatus(&b, st, "table", now, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "No configuration is in force. Problems:") {
+		t.Errorf("a first file rejected:\n%s", b.String())
+	}
+}
+
+// With target names, status shows those targets alone, and says which
+// names are not configured, with the nearest one.
+func TestSelectTargets(t *testing.T) {
+	st := manager.Status{Generation: 2,
+		Targets:  []manager.TargetStatus{{Name: "cache"}, {Name: "sessions"}},
+		Draining: []manager.DrainingPool{{Target: "cache"}, {Target: "sessions"}}}
+	got, err := selectTargets(st, []string{"sessions"})
+	if err != nil || len(got.Targets) != 1 || got.Targets[0].Name != "sessions" || len(got.Draining) != 1 || got.Generation != 2 {
+		t.Errorf("select sessions: %v %+v", err, got)
+	}
+	_, err = selectTargets(st, []string{"cahce"})
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), `no target "cahce"`) ||
+		!strings.Contains(err.Error(), `did you mean "cache"?`) || !strings.Contains(err.Error(), "targets: cache, sessions") {
+		t.Errorf("an unknown name: %v", err)
+	}
+	if got, err := selectTargets(st, nil); err != nil || len(got.Targets) != 2 {
+		t.Errorf("no names: %v %+v", err, got)
+	}
+	if err := checkTargets(manager.Status{Targets: []manager.TargetStatus{{Name: "a", Stats: fleare.Stats{State: fleare.StateError}},
+		{Name: "b", Stats: fleare.Stats{State: fleare.StateConnected}}}}); exitCode(err) != 1 || !strings.Contains(err.Error(), "state error: a") {
+		t.Errorf("check with a target in error: %v", err)
 	}
 }
 
@@ -115,6 +171,8 @@ func TestExitCodes(t *testing.T) {
 		{&admin.APIError{StatusCode: 400, Message: "rejected", Errors: []string{"f:1:1: x"}}, 1},
 		{&admin.APIError{StatusCode: 401, Message: "token"}, 2},
 		{&admin.APIError{StatusCode: 413, Message: "too large"}, 2},
+		{&admin.APIError{StatusCode: 409, Message: "the file wins"}, 1},
+		{&admin.APIError{StatusCode: 412, Message: "stale"}, 1},
 	} {
 		var b bytes.Buffer
 		if got := report(&b, tc.err); got != tc.want {

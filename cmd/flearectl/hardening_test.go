@@ -373,7 +373,7 @@ func TestRejectionOutputIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		r := quick(t, baseEnv(dir), "apply", "-f", bad, "--socket", sock)
+		r := quick(t, baseEnv(dir), "apply", "-f", bad, "--force", "--socket", sock)
 		if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("configuration rejected (%d problem(s))", n)) ||
 			!strings.Contains(r.stderr, fmt.Sprintf("%d more problem(s) not listed", n-100)) {
 			t.Fatalf("apply: exit %d\n%.1000s", r.code, r.stderr)

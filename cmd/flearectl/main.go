@@ -72,7 +72,8 @@ func report(w io.Writer, err error) int {
 		unreachable *admin.UnreachableError
 		ae          *admin.APIError
 	)
-	if errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest && len(ae.Errors) > 0 {
+	if errors.As(err, &ae) && (ae.StatusCode == http.StatusBadRequest && len(ae.Errors) > 0 ||
+		ae.StatusCode == http.StatusConflict || ae.StatusCode == http.StatusPreconditionFailed) {
 		fmt.Fprintf(w, "flearectl: %s\n", ae.Message) // the status line adds nothing
 	} else {
 		fmt.Fprintf(w, "flearectl: %v\n", err)
@@ -82,6 +83,10 @@ func report(w io.Writer, err error) int {
 		fmt.Fprintln(w, "Run 'flearectl --help' for usage.")
 	case errors.As(err, &unreachable):
 		fmt.Fprintln(w, "Is 'flearectl serve' running? --socket, or --admin-addr, says where it listens.")
+	case errors.As(err, &ae) && ae.StatusCode == http.StatusConflict:
+		fmt.Fprintln(w, "Edit that file, or run 'flearectl apply --force' (the file wins again at its next change).")
+	case errors.As(err, &ae) && ae.StatusCode == http.StatusPreconditionFailed:
+		fmt.Fprintln(w, "The configuration in force changed: see 'flearectl status', then decide.")
 	case errors.As(err, &ae):
 		for _, line := range ae.Errors { // file:line:col first, as editors expect
 			fmt.Fprintln(w, line)
@@ -93,7 +98,7 @@ func report(w io.Writer, err error) int {
 // exitCode maps err to an exit code: the code of an *exitError; exitUsage
 // for usage errors, an unreachable manager or one that did not answer in
 // time, a socket refused as unsafe and API errors other than a rejected
-// configuration; exitFail otherwise.
+// configuration or a refused apply; exitFail otherwise.
 func exitCode(err error) int {
 	var (
 		ee          *exitError
@@ -109,7 +114,9 @@ func exitCode(err error) int {
 	case errors.As(err, &ue), errors.As(err, &unreachable), errors.As(err, &unsafe), errors.As(err, &noReply):
 		return exitUsage
 	case errors.As(err, &ae):
-		if ae.StatusCode == http.StatusBadRequest && len(ae.Errors) > 0 {
+		switch {
+		case ae.StatusCode == http.StatusBadRequest && len(ae.Errors) > 0,
+			ae.StatusCode == http.StatusConflict, ae.StatusCode == http.StatusPreconditionFailed:
 			return exitFail
 		}
 		return exitUsage

@@ -133,7 +133,7 @@ func TestVersion(t *testing.T) {
 func TestUsageErrors(t *testing.T) {
 	env := baseEnv(shortDir(t))
 	for _, args := range [][]string{
-		{"bogus"}, {"apply"}, {"status", "--bogus"}, {"status", "extra"}, {"events", "-o", "xml"},
+		{"bogus"}, {"apply"}, {"status", "--bogus"}, {"events", "extra"}, {"events", "-o", "xml"},
 		{"demo", "--interval", "0s"},
 	} {
 		r := expect(t, 2, env, args...)

@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleare-manager/fleare-manager/admin"
-	"github.com/fleare-manager/fleare-manager/internal/safefile"
-	"github.com/fleare-manager/fleare-manager/spec"
 )
 
 // tokenEnv is the environment variable the client reads a bearer token from.
@@ -49,6 +47,9 @@ manager unreachable, an API error).`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// Suggest commands within two edits ("aply", "stauts", "valdate"),
+	// not only those the word begins.
+	root.SuggestionsMinimumDistance = 2
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
 		newServeCmd(stderr),
@@ -61,6 +62,7 @@ manager unreachable, an API error).`,
 		newCheckCmd(stdout),
 		newDemoCmd(stdout),
 		newVersionCmd(stdout),
+		newWaitCmd(stdout),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -84,7 +86,10 @@ func noArgs(cmd *cobra.Command, args []string) error {
 			}
 			return usagef("%s", msg)
 		}
-		return usagef("%s takes no arguments (got %q); files go after -f", cmd.CommandPath(), args[0])
+		if cmd.Flags().Lookup("filename") != nil {
+			return usagef("%s takes no arguments (got %q); files go after -f", cmd.CommandPath(), args[0])
+		}
+		return usagef("%s takes no arguments (got %q)", cmd.CommandPath(), args[0])
 	}
 	return nil
 }
@@ -155,18 +160,4 @@ type noReplyError struct{ timeout time.Duration }
 
 func (e *noReplyError) Error() string {
 	return fmt.Sprintf("no reply within --timeout %s (a change already sent may still be applied: see flearectl status)", e.timeout)
-}
-
-// readFile reads a configuration file named on the command line, as a
-// usage error when it cannot be read: a regular file of at most
-// spec.MaxConfigSize bytes (a named pipe or a device is refused at once).
-func readFile(path string) ([]byte, error) {
-	if path == "" {
-		return nil, usagef("-f FILE is required")
-	}
-	data, err := safefile.ReadFile(path, spec.MaxConfigSize)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	return data, nil
 }

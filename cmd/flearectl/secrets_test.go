@@ -106,8 +106,8 @@ func TestNoPasswordInAnyOutput(t *testing.T) {
 	rotated := secretsConfig(t, filepath.Join(dir, "rotated.yaml"), b, rotatedPassword, a.Port())
 	run("diff", "-f", rotated, sockFlag)
 	run("apply", "-f", rotated, "--dry-run", sockFlag)
-	run("apply", "-f", rotated, "-o", "json", sockFlag)
-	run("apply", "-f", rotated, sockFlag)
+	run("apply", "-f", rotated, "-o", "json", sockFlag) // refused: the file wins
+	run("apply", "-f", rotated, "--force", sockFlag)
 
 	// Invalid files with the passwords where they do not belong: nothing
 	// may echo them.
@@ -117,7 +117,7 @@ func TestNoPasswordInAnyOutput(t *testing.T) {
 	if err := os.WriteFile(misplaced, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run("apply", "-f", misplaced, sockFlag)
+	run("apply", "-f", misplaced, "--force", sockFlag)
 	run("validate", "-f", misplaced)
 	run("check", "-f", cfg)
 	run("check", "-f", rotated)

@@ -26,6 +26,7 @@ type serveOpts struct {
 	file            string
 	socket          string
 	adminAddr       string
+	metricsAddr     string // --metrics-addr: GET /metrics alone, no token
 	tokenFile       string
 	logFormat       string
 	logLevel        string
@@ -38,11 +39,17 @@ type serveOpts struct {
 func newServeCmd(stderr io.Writer) *cobra.Command {
 	var o serveOpts
 	cmd := &cobra.Command{
-		Use:   "serve -f FILE",
+		Use:   "serve [-f FILE]",
 		Short: "Run the manager: keep pools matching FILE, and serve the admin API",
 		Long: `serve runs fleare-manager in the foreground: it applies FILE, watches it and
 applies each change (however the file is saved; also on SIGHUP), logs with
 log/slog to stderr, and serves the admin API that the other commands use.
+
+One source of truth: with -f, FILE is the configuration, and the admin API
+refuses apply unless forced (flearectl apply --force), since the file's
+next change, a SIGHUP or a restart would undo it. Without -f, serve starts
+with no targets and takes its configuration from apply alone; nothing of
+it is kept across a restart.
 
 The admin API listens on a unix socket of mode 0600 (--socket; default
 $XDG_RUNTIME_DIR/fleare-manager.sock, else fleare-manager.sock in a
@@ -65,6 +72,11 @@ and serve exits 1. Later, a bad edit is rejected, logged with every
 problem, and the configuration in force stays. A warning is logged when
 FILE holds a plaintext password and is readable by group or others.
 
+--metrics-addr ADDR serves GET /metrics alone (Prometheus text format) on
+ADDR, any interface, with no token, for remote scraping: the metrics hold
+no secret (target names, endpoints, counts) and the listener offers no
+control (every other path is 404). The admin API keeps its own /metrics.
+
 SIGTERM or SIGINT: serve stops the admin API, closes every pool (requests
 in flight get each target's drain timeout, bounded by --shutdown-timeout),
 and exits 0. Whatever is stuck, serve exits by --shutdown-timeout after
@@ -73,6 +85,8 @@ ends it at once.`,
 		Example: `  flearectl serve -f /etc/fleare-manager/fleare.yaml
   flearectl serve -f fleare.yaml --log-format json --log-level debug
   flearectl serve -f fleare.yaml --admin-addr 127.0.0.1:9300 --token-file /run/secrets/admin-token
+  flearectl serve -f fleare.yaml --metrics-addr :9301
+  flearectl serve                  # no file: configurations come through flearectl apply
   flearectl serve -f /etc/fleare/fleare.yaml --secrets-dir /run/secrets --api-env-prefix FLEARE_`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -80,10 +94,11 @@ ends it at once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.file, "filename", "f", "", "the configuration file to apply and watch")
+	f.StringVarP(&o.file, "filename", "f", "", "the configuration file to apply and watch (default: none; apply sends configurations)")
 	f.StringVar(&o.socket, "socket", admin.DefaultSocketPath(), "the admin API's unix socket")
 	f.StringVar(&o.adminAddr, "admin-addr", "", "also serve the admin API on this loopback TCP address, with a token")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the token for --admin-addr (default: generate one)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve GET /metrics alone, without a token, on this TCP address (host:port)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on the shutdown: serve exits by then after SIGTERM, whatever is stuck")
@@ -93,21 +108,22 @@ ends it at once.`,
 		"a variable configurations sent to the admin API may read with ${NAME} (repeat or separate with commas; default: none)")
 	f.StringSliceVar(&o.apiEnvPrefixes, "api-env-prefix", nil,
 		"let configurations sent to the admin API read the variables whose names start with this (repeat for several; default: none)")
+	completeFlags(cmd, map[string][]string{"log-format": {"text", "json"}, "log-level": {"debug", "info", "warn", "error"}})
+	markConfigFile(cmd)
 	return cmd
 }
 
 // serve runs the manager until ctx ends.
 func serve(ctx context.Context, stderr io.Writer, o serveOpts) error {
-	if o.file == "" {
-		return usagef("-f FILE is required")
-	}
 	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
 	}
-	path, err := filepath.Abs(o.file)
-	if err != nil {
-		return usagef("%v", err)
+	path := ""
+	if o.file != "" {
+		if path, err = filepath.Abs(o.file); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	if o.shutdownTimeout <= 0 {
 		return usagef("--shutdown-timeout must be positive")
@@ -123,6 +139,13 @@ func serve(ctx context.Context, stderr io.Writer, o serveOpts) error {
 	if err := s.listen(o); err != nil {
 		return err
 	}
+	if path == "" {
+		logger.Info("serving with no file: configurations come through the admin API (flearectl apply) " +
+			"and are not kept across a restart")
+		<-ctx.Done()
+		logger.Info("shutting down", "bound", o.shutdownTimeout.String())
+		return nil
+	}
 	if err := m.WatchFile(ctx, path); err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting
@@ -132,7 +155,7 @@ func serve(ctx context.Context, stderr io.Writer, o serveOpts) error {
 	s.watchSecrets(path)
 	logger.Info("serving", "config", path, "generation", m.Status().Generation)
 	<-ctx.Done()
-	logger.Info("shutting down", "bound", o.shutdownTimeout)
+	logger.Info("shutting down", "bound", o.shutdownTimeout.String())
 	return nil
 }
 
@@ -151,7 +174,7 @@ type server struct {
 // (see the trust model in the command's help).
 func apiOptions(o serveOpts, file string, logger *slog.Logger) admin.Options {
 	dirs := o.secretsDirs
-	if len(dirs) == 0 {
+	if len(dirs) == 0 && file != "" {
 		dirs = []string{filepath.Dir(file)}
 	}
 	names := make(map[string]bool, len(o.apiEnv))
@@ -181,6 +204,9 @@ func (s *server) listen(o serveOpts) error {
 	}
 	s.start(ln, s.api)
 	s.logger.Info("admin API listening", "socket", ln.Addr().String())
+	if err := s.listenMetrics(o.metricsAddr); err != nil {
+		return err
+	}
 	if o.adminAddr == "" {
 		return nil
 	}
@@ -195,6 +221,23 @@ func (s *server) listen(o serveOpts) error {
 	}
 	s.start(tl, admin.RequireToken(token, s.api))
 	s.logger.Info("admin API listening", "addr", tl.Addr().String())
+	return nil
+}
+
+// listenMetrics serves GET /metrics, and nothing else, on addr without a
+// token, when addr is set.
+func (s *server) listenMetrics(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usagef("--metrics-addr: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.api) // the API's own /metrics route
+	s.start(ln, mux)
+	s.logger.Info("metrics listening", "addr", ln.Addr().String())
 	return nil
 }
 
@@ -249,7 +292,7 @@ func watchdog(ctx context.Context, logger *slog.Logger, timeout time.Duration, e
 			return
 		}
 		timer = time.AfterFunc(timeout, func() {
-			logger.Error("the shutdown did not finish within --shutdown-timeout; exiting now", "bound", timeout)
+			logger.Error("the shutdown did not finish within --shutdown-timeout; exiting now", "bound", timeout.String())
 			exit(exitFail)
 		})
 	})
@@ -320,6 +363,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // configError is the error for a configuration file that does not load:
 // exit 1, every problem on its own line.
 func configError(path string, err error) error {
+	if path == admin.StdinFile {
+		path = stdinName
+	}
 	problems := spec.Errors(err)
 	if len(problems) == 0 {
 		return &exitError{code: exitFail, err: err}

@@ -205,13 +205,23 @@ func TestServe(t *testing.T) {
 		if st, _ := status(t, sock); target(st, "cache").Desired != 2 {
 			t.Errorf("apply --dry-run changed the pool: %+v", target(st, "cache"))
 		}
-		r = run(0, "apply", "-f", resized)
+		// The watched file is the source of truth: apply is refused, and
+		// forced, it shows as such.
+		r = run(1, "apply", "-f", resized)
+		if !strings.Contains(r.stderr, "source of truth") || !strings.Contains(r.stderr, "--force") || r.stdout != "" {
+			t.Errorf("apply while serve follows a file: %v", r)
+		}
+		r = run(0, "apply", "-f", resized, "--force")
 		if !strings.Contains(r.stdout, "Outcome (generation 2)") || !strings.Contains(r.stdout, "resize  cache") {
 			t.Errorf("apply: %v", r)
 		}
+		if r := run(0, "status"); !strings.Contains(r.stdout, "applied through the admin API with --force") ||
+			!strings.Contains(r.stdout, "Watching:    "+cfg+" (the file wins") {
+			t.Errorf("status after a forced apply: %v", r)
+		}
 		waitStatus(t, sock, "pool of 3", func(st manager.Status) bool { return target(st, "cache").Open == 3 })
 
-		r = run(1, "apply", "-f", bad)
+		r = run(1, "apply", "-f", bad, "--force")
 		if !strings.Contains(r.stderr, "configuration rejected (3 problem(s)); nothing changed") ||
 			!strings.Contains(r.stderr, bad+":4:11: ") {
 			t.Errorf("apply of a bad file: %v", r)
@@ -222,16 +232,29 @@ func TestServe(t *testing.T) {
 
 		broken := writeConfig(t, filepath.Join(dir, "broken.yaml"),
 			targetYAML{"cache", srv.Port(), 3}, targetYAML{"down", closedPort(t), 1})
-		r = run(1, "apply", "-f", broken)
+		r = run(1, "apply", "-f", broken, "--force")
 		if !strings.Contains(r.stdout, "create  down") || !strings.Contains(r.stdout, "FAILED") ||
 			!strings.Contains(r.stdout, "1 of 1 action(s) failed") {
 			t.Errorf("apply with a target down: %v", r)
 		}
 		var res struct {
-			Outcomes []struct{ Error string } `json:"outcomes"`
+			FormatVersion int `json:"format_version"`
+			Outcomes      []struct {
+				Action, Error, Took string
+			} `json:"outcomes"`
 		}
-		if err := json.Unmarshal([]byte(run(0, "apply", "-f", resized, "-o", "json").stdout), &res); err != nil {
+		// -o json exits as text does: 1 when a target failed.
+		down := writeConfig(t, filepath.Join(dir, "down.yaml"),
+			targetYAML{"cache", srv.Port(), 3}, targetYAML{"down2", closedPort(t), 1})
+		if err := json.Unmarshal([]byte(run(1, "apply", "-f", down, "--force", "-o", "json").stdout), &res); err != nil ||
+			res.FormatVersion != manager.FormatVersion || len(res.Outcomes) != 2 || res.Outcomes[0].Error == "" {
+			t.Errorf("apply -o json with a target down: %v %+v", err, res)
+		}
+		if err := json.Unmarshal([]byte(run(0, "apply", "-f", resized, "--force", "-o", "json").stdout), &res); err != nil {
 			t.Errorf("apply -o json: %v", err)
+		}
+		if _, err := time.ParseDuration(res.Outcomes[0].Took); err != nil {
+			t.Errorf("apply -o json: took %q is not a duration string", res.Outcomes[0].Took)
 		}
 	})
 
@@ -258,8 +281,11 @@ func TestServe(t *testing.T) {
 
 		f := start(t, env, "", "events", "--follow", sockFlag)
 		waitFor(t, "the history", func() bool { return strings.Contains(f.stdout.String(), "target.resized cache") })
-		writeConfig(t, cfg, targetYAML{"cache", srv.Port(), 1}) // the watched file: a hot reload
+		writeConfig(t, cfg, targetYAML{"cache", srv.Port(), 1}) // the watched file wins again: a hot reload
 		waitFor(t, "the live resize", func() bool { return strings.Contains(f.stdout.String(), "3 → 1") })
+		if st, err := status(t, sock); err != nil || st.Source != cfg {
+			t.Errorf("the file's change did not win over the forced apply: %v %+v", err, st)
+		}
 		f.signal(t, syscall.SIGINT)
 		if code := f.wait(t, 10*time.Second); code != 0 {
 			t.Errorf("events --follow after SIGINT: exit %d\n%s", code, f.stderr.String())
@@ -308,10 +334,12 @@ func TestServeInvalidConfig(t *testing.T) {
 	if !strings.Contains(r.stderr, "is invalid (5 problems)") {
 		t.Errorf("no count of the problems:\n%s", r.stderr)
 	}
+	if strings.Contains(r.stderr, "kept") || !strings.Contains(r.stderr, "nothing is applied") {
+		t.Errorf("serve with an invalid file speaks of a configuration kept:\n%s", r.stderr)
+	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("serve left its socket behind: %v", err)
 	}
-	expect(t, 2, baseEnv(dir), "serve", "--socket", sock)                                           // no -f
 	expect(t, 2, baseEnv(dir), "serve", "-f", cfg, "--socket", sock, "--log-format", "xml")         // bad flag value
 	expect(t, 1, baseEnv(dir), "serve", "-f", filepath.Join(dir, "missing.yaml"), "--socket", sock) // unreadable
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -25,14 +27,16 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 		c        conn
 		output   string
 		watch    bool
+		check    bool
 		interval time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "status [-o table|json|yaml] [--watch]",
+		Use:   "status [NAME...] [-o table|json|yaml] [--watch] [--check]",
 		Short: "Show the running manager's targets and last reload",
-		Long: `status shows the running manager: where its configuration came from, its
-generation, the last reload's result (and every problem, when the file was
-rejected), then one row per target:
+		Long: `status shows the running manager: where its configuration came from (and,
+when it follows a file, that the file is the source of truth), its
+generation and hash, the last reload's result (and every problem, when the
+file was rejected), then one row per target:
 
   NAME         the target's name
   ENDPOINT     host:port of the pool serving calls
@@ -45,18 +49,29 @@ rejected), then one row per target:
   LAST-CHANGE  when the target's configuration last changed
 
 Replacements still filling, pools draining and each target's last error
-follow the table. -o json and -o yaml print everything the manager reports.
-With --watch, status is printed again every --interval until interrupted.`,
+follow the table. With NAME, only those targets are shown (in JSON and
+YAML too, where the manager's own fields stay). -o json and -o yaml print
+everything the manager reports (see the README's JSON conventions).
+With --watch, status is printed again every --interval until interrupted.
+
+Exit codes: 0; 1 a NAME is not configured, or with --check, a target
+shown is in state error; 2 usage error or the manager unreachable.`,
 		Example: `  flearectl status
+  flearectl status cache
+  flearectl status --check || alert "a target is down"
   flearectl status -o json | jq '.targets[] | select(.state != "connected")'
   flearectl status --watch --interval 1s`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: completeTargets(&c),
+		RunE: func(cmd *cobra.Command, names []string) error {
 			if err := checkOutput(output, "table", "json", "yaml"); err != nil {
 				return err
 			}
 			if interval <= 0 {
 				return usagef("--interval must be positive")
+			}
+			if watch && check {
+				return usagef("--check answers once: it does not go with --watch")
 			}
 			cl, err := c.client()
 			if err != nil {
@@ -74,15 +89,25 @@ With --watch, status is printed again every --interval until interrupted.`,
 					}
 					return err
 				}
+				st, missing := selectTargets(st, names)
 				var buf bytes.Buffer
-				if err := printStatus(&buf, st, output, time.Now()); err != nil {
+				if err := printStatus(&buf, st, output, time.Now(), len(names) > 0); err != nil {
 					return err
 				}
 				if watch && tty {
 					io.WriteString(stdout, clearScreen)
 				}
-				if _, err := stdout.Write(buf.Bytes()); err != nil || !watch {
+				if _, err := stdout.Write(buf.Bytes()); err != nil {
 					return err
+				}
+				if !watch {
+					if missing != nil {
+						return missing
+					}
+					if check {
+						return checkTargets(st)
+					}
+					return nil
 				}
 				if !sleep(cmd.Context(), interval) {
 					return nil
@@ -95,9 +120,105 @@ With --watch, status is printed again every --interval until interrupted.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the status again every --interval until interrupted")
+	cmd.Flags().BoolVar(&check, "check", false, "exit 1 if a target shown is in state error")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "how often --watch prints the status")
+	completeFlags(cmd, map[string][]string{"output": {"table", "json", "yaml"}})
 	c.addFlags(cmd, 30*time.Second)
 	return cmd
+}
+
+// selectTargets keeps the targets of st named in names (all of them if
+// names is empty), in the order of names, and returns an error (exit 1)
+// naming those that are not configured.
+func selectTargets(st manager.Status, names []string) (manager.Status, error) {
+	if len(names) == 0 {
+		return st, nil
+	}
+	byName := make(map[string]manager.TargetStatus, len(st.Targets))
+	all := make([]string, 0, len(st.Targets))
+	for _, t := range st.Targets {
+		byName[t.Name] = t
+		all = append(all, t.Name)
+	}
+	var kept []manager.TargetStatus
+	var problems []string
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		t, ok := byName[n]
+		switch {
+		case seen[n]:
+		case ok:
+			kept = append(kept, t)
+		default:
+			problems = append(problems, fmt.Sprintf("no target %q in the configuration in force%s", n, didYouMean(n, all)))
+		}
+		seen[n] = true
+	}
+	st.Targets = kept
+	var draining []manager.DrainingPool
+	for _, d := range st.Draining {
+		if seen[d.Target] {
+			draining = append(draining, d)
+		}
+	}
+	st.Draining = draining
+	if len(problems) > 0 {
+		if len(all) > 0 {
+			problems = append(problems, "targets: "+strings.Join(all, ", "))
+		}
+		return st, &exitError{code: exitFail, err: errors.New(strings.Join(problems, "\n"))}
+	}
+	return st, nil
+}
+
+// didYouMean suggests the name of all closest to n, within two edits.
+func didYouMean(n string, all []string) string {
+	best, bestD := "", 3
+	for _, a := range all {
+		if d := levenshtein(n, a); d < bestD {
+			best, bestD = a, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// levenshtein is the edit distance between a and b.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// checkTargets returns an error (exit 1) naming the targets of st in state
+// error.
+func checkTargets(st manager.Status) error {
+	var bad []string
+	for _, t := range st.Targets {
+		if t.State == fleare.StateError {
+			bad = append(bad, t.Name)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return &exitError{code: exitFail, err: fmt.Errorf("%d target(s) in state error: %s", len(bad), strings.Join(bad, ", "))}
 }
 
 // sleep waits for d, and reports false if ctx ended first.
@@ -112,8 +233,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// printStatus writes st in the given output format.
-func printStatus(w io.Writer, st manager.Status, output string, now time.Time) error {
+// printStatus writes st in the given output format; targetsOnly leaves the
+// manager's header out of the table format.
+func printStatus(w io.Writer, st manager.Status, output string, now time.Time, targetsOnly bool) error {
 	switch output {
 	case "json":
 		return writeJSON(w, st)
@@ -124,8 +246,10 @@ func printStatus(w io.Writer, st manager.Status, output string, now time.Time) e
 		}
 		return writeYAML(w, data)
 	}
-	statusHeader(w, st, now)
-	fmt.Fprintln(w)
+	if !targetsOnly {
+		statusHeader(w, st, now)
+		fmt.Fprintln(w)
+	}
 	statusTable(w, st, now)
 	statusDetails(w, st, now)
 	return nil
@@ -136,27 +260,24 @@ func printStatus(w io.Writer, st manager.Status, output string, now time.Time) e
 func statusHeader(w io.Writer, st manager.Status, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 	source := st.Source
-	switch source {
-	case "":
+	switch {
+	case source == "":
 		source = "none yet"
-	case "api":
-		source = "applied through the admin API"
-	}
-	var notes []string
-	if st.Watching != "" && st.Watching == st.Source {
-		notes = append(notes, "watched")
-	}
-	if st.Hash != "" {
-		notes = append(notes, fmt.Sprintf("sha256 %.12s", st.Hash))
-	}
-	if len(notes) > 0 {
-		source += " (" + strings.Join(notes, ", ") + ")"
+	case source == manager.SourceAPI && st.Watching != "":
+		source = "applied through the admin API with --force"
+	case source == manager.SourceAPI:
+		source = "applied through the admin API (not kept across a restart)"
+	case source == st.Watching:
+		source += " (watched: the file is the source of truth; apply needs --force)"
 	}
 	fmt.Fprintf(tw, "Config:\t%s\n", source)
 	if st.Watching != "" && st.Watching != st.Source {
-		fmt.Fprintf(tw, "Watching:\t%s (its next change is applied)\n", st.Watching)
+		fmt.Fprintf(tw, "Watching:\t%s (the file wins: its next change, SIGHUP or a restart applies it)\n", st.Watching)
 	}
 	fmt.Fprintf(tw, "Generation:\t%d\n", st.Generation)
+	if st.Hash != "" {
+		fmt.Fprintf(tw, "Hash:\t%s\n", st.Hash)
+	}
 	if r := st.LastReload; r != nil {
 		fmt.Fprintf(tw, "Last reload:\t%s at %s (%s)\n", r.Result, r.Time.Local().Format("15:04:05"), ago(now, r.Time))
 	} else {
@@ -168,7 +289,11 @@ func statusHeader(w io.Writer, st manager.Status, now time.Time) {
 	_ = tw.Flush()
 	if r := st.LastReload; r != nil && len(r.Errors) > 0 {
 		if r.Result == manager.ReloadRejected {
-			fmt.Fprintln(w, "The configuration in force is kept. Problems:")
+			if st.Source == "" {
+				fmt.Fprintln(w, "No configuration is in force. Problems:")
+			} else {
+				fmt.Fprintln(w, "The configuration in force is kept. Problems:")
+			}
 		}
 		for _, e := range r.Errors {
 			fmt.Fprintf(w, "  %s\n", e)
