@@ -16,6 +16,7 @@ import (
 
 func TestMain(m *testing.M) {
 	childserver.ServeIfChild()
+	serveProxyIfChild()
 	goleak.VerifyTestMain(m)
 }
 

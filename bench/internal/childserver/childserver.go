@@ -162,3 +162,6 @@ func (s *Server) Close() error {
 	_ = s.stdin.Close()
 	return s.cmd.Wait()
 }
+
+// Pid returns the child process's id, for reading its CPU time.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
