@@ -110,7 +110,7 @@ func serveProxy(srvAddr string, in io.Reader, out io.Writer) error {
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		cpu, _ := selfCPU()
+		cpu, _ := ownCPU()
 		if _, err := fmt.Fprintln(out, ms.Mallocs, int64(cpu)); err != nil {
 			return err
 		}
@@ -282,8 +282,8 @@ func runClients(b *testing.B, conns []*fleare.Conn, op proxyOp, srvPid int, pc *
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	snap := func() (self, server, prox time.Duration, mallocs uint64) {
-		self, _ = selfCPU()
-		server, _ = procCPU(srvPid)
+		self, _ = ownCPU()
+		server, _ = childCPU(srvPid)
 		if pc != nil {
 			var err error
 			if mallocs, prox, err = pc.stats(); err != nil {
@@ -371,7 +371,7 @@ func TestProxyHarness(t *testing.T) {
 	if m1 <= m0 {
 		t.Errorf("the proxy child's allocation count did not move (%d, then %d): is it serving?", m0, m1)
 	}
-	if _, ok := procCPU(srv.Pid()); !ok {
+	if _, ok := childCPU(srv.Pid()); !ok {
 		t.Log("no /proc: the server's CPU time is not reported")
 	}
 }

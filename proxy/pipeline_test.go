@@ -180,3 +180,82 @@ func TestPipelinedRequestsRunInOrder(t *testing.T) {
 		t.Errorf("consecutive GETs never overlapped (peak %d)", peak)
 	}
 }
+
+// A client that mixes lone requests (answered inline by the reader) with
+// bursts (queued and run by workers) sees every reply in request order,
+// and each request sees the effect of the ones before it, whichever way
+// each was run: a GET always returns the value of the last SET before it.
+func TestLoneAndPipelinedRequestsInOrder(t *testing.T) {
+	var (
+		mu sync.Mutex
+		kv = make(map[string]string)
+	)
+	b := &stub{exec: func(_ context.Context, command string, args []string) (fleare.Reply, error) {
+		time.Sleep(time.Duration(rand.IntN(150)) * time.Microsecond) // completes out of order
+		mu.Lock()
+		defer mu.Unlock()
+		switch command {
+		case "SET":
+			kv[args[0]] = args[1]
+			return fleare.Reply{Status: "Ok"}, nil
+		case "GET":
+			return fleare.Reply{Status: "Ok", Result: []byte(kv[args[0]])}, nil
+		}
+		return fleare.Reply{Status: "Ok", Result: []byte("PONG " + args[0]), ClientID: "1-x"}, nil
+	}}
+	p, addr := startProxy(t, b, proxy.Options{})
+	const clients, rounds = 8, 150
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			r := login(t, addr)
+			key := fmt.Sprintf("k%d", c)
+			var (
+				want  []string // the replies owed, in order
+				value string   // the key's, "" until the first SET
+				batch bytes.Buffer
+			)
+			for round := range rounds {
+				// A burst of 1 to 4 requests: SET, GET or PING.
+				for i := range 1 + rand.IntN(4) {
+					switch rand.IntN(3) {
+					case 0:
+						value = fmt.Sprintf("v%d-%d", round, i)
+						batch.Write(frame(t, "SET", key, value))
+						want = append(want, "")
+					case 1:
+						batch.Write(frame(t, "GET", key))
+						want = append(want, value)
+					default:
+						tag := fmt.Sprintf("p%d-%d", round, i)
+						batch.Write(frame(t, "PING", tag))
+						want = append(want, "PONG "+tag)
+					}
+				}
+				r.write(batch.Bytes())
+				batch.Reset()
+				// Read the replies now (the next burst may then be run
+				// inline) or leave them owed (it is then queued).
+				if rand.IntN(2) == 0 && round != rounds-1 {
+					continue
+				}
+				for i, w := range want {
+					resp, err := r.recv()
+					if err != nil {
+						t.Errorf("client %d, round %d, reply %d: %v", c, round, i, err)
+						return
+					}
+					if resp.GetStatus() != "Ok" || string(resp.GetResult()) != w {
+						t.Errorf("client %d, round %d, reply %d: %s %q, want Ok %q", c, round, i, resp.GetStatus(), resp.GetResult(), w)
+						return
+					}
+				}
+				want = want[:0]
+			}
+		})
+	}
+	wg.Wait()
+	if st := p.Stats(); st.Errors != 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}

@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
@@ -38,6 +36,11 @@ var errDraining = errors.New("proxy: draining")
 // is queued, in the order read, with a call that its worker completes; the
 // writer takes calls in queue order and waits for each. slots bounds the
 // calls queued and not yet written (MaxPipeline).
+//
+// A request that arrives alone, while the writer has nothing left to
+// write, skips both hand-offs: the reader calls the backend and writes the
+// reply itself (see inline). That is the common case of a client that
+// waits for each reply before it sends the next request.
 type session struct {
 	p       *Proxy
 	nc      net.Conn
@@ -50,6 +53,7 @@ type session struct {
 
 	slots    chan struct{} // a token per call queued and not yet written
 	queue    chan *call    // calls in request order
+	pending  atomic.Int64  // calls queued whose reply the writer has not yet written out
 	room     chan struct{} // capacity 1: buffered fell to ClientBuffer or below
 	buffered atomic.Int64  // bytes of requests in flight and of replies not yet written
 
@@ -69,10 +73,13 @@ type session struct {
 	deadline bool    // a read deadline is set
 	rbuf     []byte  // the last request frame
 	running  []*call // dispatched to the backend, possibly not complete
+	ibuf     []byte  // the reply of a request answered inline
+	iresp    wire.Response
 
 	// Owned by the writer.
 	wbuf   []byte
 	wbytes int64 // reply bytes in wbuf, counted in buffered
+	wcalls int64 // calls in wbuf, counted in pending
 	resp   wire.Response
 }
 
@@ -217,26 +224,79 @@ func (s *session) waitRoom(ctx context.Context) bool {
 
 // handle answers or dispatches one request; false ends the session.
 func (s *session) handle(ctx context.Context, body []byte) bool {
-	var cmd wire.Command
-	if err := proto.Unmarshal(body, &cmd); err != nil {
+	name, args, err := decodeCommand(body)
+	if err != nil {
 		return s.answerLocal(ctx, "invalid command format: "+err.Error()+"\n")
 	}
-	name, args := cmd.GetCommand(), cmd.GetArgs()
 	if name == "" {
 		return s.answerLocal(ctx, fmt.Sprintf(msgUnknownCommand, name))
 	}
 	if msg, refused := refusal(name, args); refused {
 		return s.answerLocal(ctx, msg)
 	}
+	var post func(fleare.Reply) fleare.Reply
 	switch {
 	case strings.EqualFold(name, "SUBSCRIBE"):
 		return s.settle(ctx) && s.subscribe(ctx, args)
 	case strings.EqualFold(name, "UNSUBSCRIBE"):
 		return s.settle(ctx) && s.unsubscribe(ctx, args)
 	case strings.EqualFold(name, "SESSION"):
-		return s.dispatch(ctx, name, args, len(body), s.sessionReply)
+		post = s.sessionReply
 	}
-	return s.dispatch(ctx, name, args, len(body), nil)
+	if s.alone() {
+		return s.inline(ctx, name, args, post)
+	}
+	return s.dispatch(ctx, name, args, len(body), post)
+}
+
+// alone reports whether the request just read can be answered inline: the
+// writer has written every reply queued before it (so every request before
+// it has completed), no push can be queued meanwhile (the client never
+// subscribed), and no further request has arrived yet to be run beside
+// it.
+func (s *session) alone() bool {
+	if s.pending.Load() != 0 || s.ps.Load() != nil || s.br.Buffered() != 0 {
+		return false
+	}
+	clear(s.running) // all complete: their replies were written
+	s.running = s.running[:0]
+	return true
+}
+
+// inline sends a request to the backend from the reader and writes its
+// reply at once: the writer is idle, and stays so until the reader queues
+// something. The request and its reply are not counted in buffered: the
+// reader reads nothing else meanwhile.
+func (s *session) inline(ctx context.Context, name string, args []string, post func(fleare.Reply) fleare.Reply) bool {
+	sem, ok := s.p.acquire(s.broken, ctx.Done())
+	if !ok {
+		return false
+	}
+	r := s.exec(ctx, name, args, post)
+	sem.release()
+	s.iresp.ClientId, s.iresp.Status, s.iresp.Result = replyClientID(s, r), r.Status, r.Result
+	s.ibuf = s.appendReply(s.ibuf[:0], &s.iresp)
+	ok = s.writeOut(s.ibuf)
+	if cap(s.ibuf) > keepBufSize {
+		s.ibuf = nil
+	}
+	return ok
+}
+
+// exec sends one request to the backend and returns the reply the client
+// gets: the server's, rewritten by post when set, or the proxy's "Error"
+// when the request failed.
+func (s *session) exec(ctx context.Context, name string, args []string, post func(fleare.Reply) fleare.Reply) fleare.Reply {
+	r, err := s.p.backend.Exec(ctx, name, args...)
+	switch {
+	case err != nil:
+		s.p.counters.errors.Add(1)
+		s.p.counters.backendErrors.Add(1)
+		return fleare.Reply{Status: "Error", Result: []byte(backendFailure(err)), ClientID: s.id}
+	case post != nil:
+		return post(r)
+	}
+	return r
 }
 
 // answerLocal queues an "Error" reply made by the proxy.
@@ -272,17 +332,9 @@ func (s *session) dispatch(ctx context.Context, name string, args []string, size
 	s.running = append(slices.DeleteFunc(s.running, isDone), c)
 	s.buffered.Add(int64(size))
 	s.wg.Go(func() {
-		r, err := s.p.backend.Exec(ctx, name, args...)
+		r := s.exec(ctx, name, args, post)
 		sem.release()
 		s.unbuffer(int64(size))
-		switch {
-		case err != nil:
-			s.p.counters.errors.Add(1)
-			s.p.counters.backendErrors.Add(1)
-			r = fleare.Reply{Status: "Error", Result: []byte(backendFailure(err)), ClientID: s.id}
-		case post != nil:
-			r = post(r)
-		}
 		c.set(s, r)
 		close(c.done)
 	})
@@ -336,6 +388,7 @@ func (s *session) enqueue(c *call, stop <-chan struct{}) bool {
 	case <-stop:
 		return false
 	}
+	s.pending.Add(1)
 	s.queue <- c // never blocks: queue has as much room as slots
 	return true
 }

@@ -35,11 +35,17 @@ var closedChan = func() chan struct{} {
 // it; where it carried none, none. The reply's bytes count toward the
 // session's buffered bytes until written.
 func (c *call) set(s *session, r fleare.Reply) {
-	c.status, c.result = r.Status, r.Result
-	if r.ClientID != "" {
-		c.clientID = s.id
-	}
+	c.status, c.result, c.clientID = r.Status, r.Result, replyClientID(s, r)
 	s.buffered.Add(int64(len(c.result)))
+}
+
+// replyClientID is the client id a reply to s carries: its own where the
+// server's reply carried one, none where it carried none.
+func replyClientID(s *session, r fleare.Reply) string {
+	if r.ClientID != "" {
+		return s.id
+	}
+	return ""
 }
 
 // writeLoop writes replies in queue order until the end marker, or until
@@ -87,24 +93,50 @@ func (s *session) writeLoop() {
 // append encodes c's reply into wbuf.
 func (s *session) append(c *call) {
 	s.resp.ClientId, s.resp.Topic, s.resp.Status, s.resp.Result = c.clientID, c.topic, c.status, c.result
-	out, err := wire.AppendFrame(s.wbuf, &s.resp)
-	if err != nil {
-		// Too large with the client's id, or not encodable: the client
-		// still gets one reply for its request.
-		s.resp.Status, s.resp.Topic = "Error", ""
-		s.resp.Result = fmt.Appendf(nil, "ProxyError: the server's reply could not be relayed: %v\n", err)
-		out, _ = wire.AppendFrame(s.wbuf, &s.resp)
-	}
-	s.resp.Result = nil
-	s.wbuf = out
+	s.wbuf = s.appendReply(s.wbuf, &s.resp)
 	s.wbytes += int64(len(c.result))
+	s.wcalls++
 }
 
-// flush writes wbuf. A client whose socket takes no byte for WriteTimeout
-// is dropped; one that reads slowly but steadily is not. It reports false
-// when the connection failed (and is then broken).
+// appendReply appends r, framed, to dst, and clears r's result. A reply
+// too large with the client's id, or not encodable, is replaced by an
+// "Error": the client still gets one reply for its request.
+func (s *session) appendReply(dst []byte, r *wire.Response) []byte {
+	out, err := appendResponse(dst, r)
+	if err != nil {
+		r.Status, r.Topic = "Error", ""
+		r.Result = fmt.Appendf(nil, "ProxyError: the server's reply could not be relayed: %v\n", err)
+		out, _ = appendResponse(dst, r)
+	}
+	r.Result = nil
+	return out
+}
+
+// flush writes wbuf, and then counts the calls it held as written. It
+// reports false when the connection failed (and is then broken).
 func (s *session) flush() bool {
-	b := s.wbuf
+	if !s.writeOut(s.wbuf) {
+		return false
+	}
+	s.wbuf = s.wbuf[:0]
+	if cap(s.wbuf) > keepBufSize {
+		s.wbuf = nil
+	}
+	if s.wbytes > 0 {
+		s.unbuffer(s.wbytes)
+		s.wbytes = 0
+	}
+	if s.wcalls > 0 {
+		s.pending.Add(-s.wcalls)
+		s.wcalls = 0
+	}
+	return true
+}
+
+// writeOut writes b to the client. A client whose socket takes no byte for
+// WriteTimeout is dropped; one that reads slowly but steadily is not. It
+// reports false when the connection failed (and is then broken).
+func (s *session) writeOut(b []byte) bool {
 	for len(b) > 0 {
 		_ = s.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		n, err := s.nc.Write(b)
@@ -122,14 +154,6 @@ func (s *session) flush() bool {
 		}
 		s.breakConn()
 		return false
-	}
-	s.wbuf = s.wbuf[:0]
-	if cap(s.wbuf) > keepBufSize {
-		s.wbuf = nil
-	}
-	if s.wbytes > 0 {
-		s.unbuffer(s.wbytes)
-		s.wbytes = 0
 	}
 	return true
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// selfCPU returns the user and system CPU time of this process so far.
-func selfCPU() (time.Duration, bool) {
+// ownCPU returns the user and system CPU time of this process so far.
+func ownCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
@@ -21,9 +21,9 @@ func selfCPU() (time.Duration, bool) {
 // Linux for every architecture Go supports).
 const clockTick = 10 * time.Millisecond
 
-// procCPU returns the user and system CPU time of process pid so far, to
+// childCPU returns the user and system CPU time of process pid so far, to
 // the clock tick.
-func procCPU(pid int) (time.Duration, bool) {
+func childCPU(pid int) (time.Duration, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, false
