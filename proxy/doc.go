@@ -110,11 +110,14 @@
 //
 // What one client costs, at most:
 //   - two goroutines (reader and writer), one per request in flight
-//     (at most MaxPipeline), and two more while it is subscribed;
+//     (at most MaxPipeline), and two more while it is subscribed; a
+//     request that arrives alone, when every earlier reply is written,
+//     takes none: the reader sends it and writes its reply itself;
 //   - a 4 KiB read buffer, and the frame being read: up to 10 MiB, but
 //     allocated as its bytes arrive and dropped after use above 64 KiB;
 //   - a write buffer of up to 64 KiB plus one reply, dropped after use
-//     above 64 KiB;
+//     above 64 KiB, and another as large for the replies the reader
+//     writes itself;
 //   - its requests in flight and replies not yet written: no new request
 //     is read once they pass ClientBuffer (1 MiB by default), so at most
 //     ClientBuffer plus one request frame, plus the replies to the
