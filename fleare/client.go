@@ -267,7 +267,7 @@ func (c *Client) beginCloseLocked() []*pconn {
 func (c *Client) drain(ctx context.Context) int {
 	for {
 		c.mu.Lock()
-		if c.open == 0 {
+		if c.open+c.retiredLocked() == 0 {
 			c.mu.Unlock()
 			return 0
 		}
@@ -284,6 +284,7 @@ func (c *Client) drain(ctx context.Context) int {
 			busy = append(busy, pc)
 			c.removeLocked(pc, reasonForced, nil)
 		}
+		busy = append(busy, c.takeRetiredLocked()...)
 		c.unlock()
 		for _, pc := range busy {
 			pc.conn.kill()

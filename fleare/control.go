@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -36,6 +37,10 @@ type control struct {
 	holds  uint64        // requests that were held, since NewClient
 	holdNs int64         // their total wait
 	gen    uint64        // bumped by Reconnect: older connections are stale
+	// retired are replaced connections that were busy: no longer the
+	// pool's, each is closed by its request when given back, or by Close
+	// when its context ends first.
+	retired []*pconn
 }
 
 // connAge is what the pool knows of a connection's age.
@@ -154,7 +159,7 @@ func (c *Client) inFlightLocked() int {
 		_, n := c.idleSharedLocked()
 		return n
 	}
-	return c.open - len(c.idle) - c.checking
+	return c.open - len(c.idle) - c.checking + c.retiredLocked()
 }
 
 // Resume ends a Pause: held requests go on, in no particular order, and new
@@ -352,7 +357,27 @@ func (c *Client) swapLocked(old *pconn, why closeReason, conn *Conn) (closeNow b
 	}
 	c.removeLocked(old, why, nil)
 	c.addLocked(conn)
+	if !idle {
+		c.retiredLocked() // prune
+		c.ctl.retired = append(c.ctl.retired, old)
+	}
 	return idle
+}
+
+// retiredLocked forgets the retired connections already closed, and counts
+// the others.
+func (c *Client) retiredLocked() int {
+	c.ctl.retired = slices.DeleteFunc(c.ctl.retired, func(pc *pconn) bool { return pc.conn.closed.Load() })
+	return len(c.ctl.retired)
+}
+
+// takeRetiredLocked hands the retired connections still open to Close,
+// which closes them under their requests.
+func (c *Client) takeRetiredLocked() []*pconn {
+	c.retiredLocked()
+	pcs := c.ctl.retired
+	c.ctl.retired = nil
+	return pcs
 }
 
 // afterConnect runs Options.AfterConnect on a new connection. An error

@@ -344,3 +344,30 @@ func TestAfterConnect(t *testing.T) {
 	}
 	checkSafe(t, srv)
 }
+
+// A connection Reconnect replaced while a request was on it stays open for
+// that request, and Close whose context has ended closes it under it.
+func TestCloseForcesReplacedBusyConnection(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, fastOptions(1))
+	ctx := testCtx(t)
+	srv.SetLatency(time.Hour)
+	wait := pingAll(ctx, c, 1)
+	waitStats(t, c, "a request in flight", func(s fleare.Stats) bool { return s.InFlight == 1 })
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.ClosedReconnect != 1 || s.Open != 1 || s.InFlight != 0 {
+		t.Fatalf("after Reconnect: %+v", s)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	var ce *fleare.CloseError
+	if err := c.Close(ended); !errors.As(err, &ce) || ce.Forced != 1 {
+		t.Fatalf("Close = %v, want a *CloseError with 1 forced", err)
+	}
+	var conn *fleare.ConnError
+	if err := wait()[0]; !errors.As(err, &conn) {
+		t.Fatalf("request on the replaced connection: %v, want a *ConnError", err)
+	}
+}
