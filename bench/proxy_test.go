@@ -34,11 +34,12 @@ import (
 //     with its own fleare.Conn, to the server ("direct", the baseline) or to
 //     the proxy.
 //
-// So each side's CPU is measured apart: the clients' with getrusage, the
-// server's and the proxy's from /proc.
+// So each side's CPU is measured apart: the clients' and the proxy's with
+// getrusage (the proxy child reports its own), the server's from /proc.
 const (
 	proxyChildEnv   = "FLEARE_BENCH_CHILD_PROXY"          // the server's host:port
 	proxyProfileEnv = "FLEARE_BENCH_PROXY_CPUPROFILE"     // a file for the proxy child's CPU profile
+	proxyProcsEnv   = "FLEARE_BENCH_PROXY_GOMAXPROCS"     // GOMAXPROCS of the proxy child alone
 	proxyPoolSize   = 8                                   // backend connections
 	proxyPipeline   = 32                                  // requests in flight per backend connection
 	proxyInFlight   = proxyPoolSize*proxyPipeline + 1024  // what the pool takes without refusing
@@ -137,6 +138,9 @@ func startProxyChild(srv *childserver.Server) (*proxyChild, error) {
 	cmd.Env = append(os.Environ(), proxyChildEnv+"="+net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port)))
 	if _, ok := os.LookupEnv("GORACE"); !ok {
 		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
+	if procs := os.Getenv(proxyProcsEnv); procs != "" {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+procs)
 	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
