@@ -3,7 +3,9 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -257,5 +259,41 @@ func TestLoneAndPipelinedRequestsInOrder(t *testing.T) {
 	wg.Wait()
 	if st := p.Stats(); st.Errors != 0 {
 		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// fixedBackend answers every request with the same reply, allocating
+// nothing.
+type fixedBackend struct{ reply fleare.Reply }
+
+func (f *fixedBackend) Exec(context.Context, string, ...string) (fleare.Reply, error) {
+	return f.reply, nil
+}
+
+// A client that waits for each reply has its requests answered by the
+// reader itself: no worker goroutine, call record or hand-off to the
+// writer, which would cost at least three allocations per request. The
+// whole round trip of a PING, client included, allocates nothing.
+func TestLoneRequestAllocations(t *testing.T) {
+	b := &fixedBackend{reply: fleare.Reply{Status: "Ok", Result: []byte("PONG"), ClientID: "1-x"}}
+	_, addr := startProxy(t, b, proxy.Options{})
+	r := login(t, addr)
+	ping := frame(t, "PING")
+	reply := make([]byte, 256)
+	roundTrip := func() {
+		if _, err := r.nc.Write(ping); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(r.br, reply[:4]); err != nil {
+			t.Fatal(err)
+		}
+		n := int(binary.BigEndian.Uint32(reply))
+		if _, err := io.ReadFull(r.br, reply[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip() // the session's buffers are allocated on first use
+	if allocs := testing.AllocsPerRun(200, roundTrip); allocs > 0.5 {
+		t.Fatalf("%v allocations per lone PING, want 0", allocs)
 	}
 }
