@@ -213,16 +213,22 @@ func dialAll(tb testing.TB, host string, port, n int, o fleare.Options) []*flear
 	return conns
 }
 
-// proxyOp is a benchmark's request: PING, or SET and GET alternately on a
-// key of the client's own (n counts the client's requests).
+// proxyOp is what a client does in turn: one PING; SET and GET
+// alternately on a key of its own (n counts the client's turns); or 16
+// PINGs pipelined (written at once, then their replies read). reqs is the
+// number of requests in a turn.
 type proxyOp struct {
 	name string
+	reqs int
 	do   func(ctx context.Context, c *fleare.Conn, client int, n int64) error
 }
 
+// pipelinedPings is the turn of a pipelining client.
+var pipelinedPings = slices.Repeat([]fleare.Request{{Command: "PING"}}, 16)
+
 var proxyOps = []proxyOp{
-	{"ping", func(ctx context.Context, c *fleare.Conn, _ int, _ int64) error { return c.Ping(ctx) }},
-	{"setget", func(ctx context.Context, c *fleare.Conn, client int, n int64) error {
+	{"ping", 1, func(ctx context.Context, c *fleare.Conn, _ int, _ int64) error { return c.Ping(ctx) }},
+	{"setget", 1, func(ctx context.Context, c *fleare.Conn, client int, n int64) error {
 		key := benchKeys[client]
 		if n%2 == 0 {
 			_, err := c.Do(ctx, "SET", key, proxyValue)
@@ -231,6 +237,15 @@ var proxyOps = []proxyOp{
 		v, err := c.Do(ctx, "GET", key)
 		if err == nil && string(v) != proxyValue {
 			err = fmt.Errorf("GET %s = %q, want %q", key, v, proxyValue)
+		}
+		return err
+	}},
+	{"ping16", len(pipelinedPings), func(ctx context.Context, c *fleare.Conn, _ int, _ int64) error {
+		res, err := c.Pipeline(ctx, pipelinedPings)
+		for _, r := range res {
+			if err == nil && r.Err != nil {
+				err = r.Err
+			}
 		}
 		return err
 	}},
@@ -246,10 +261,12 @@ var benchKeys = func() []string {
 
 // BenchmarkProxy compares the requests of 1, 64 and 256 clients, each on
 // its own connection, sent straight to the server (baseline=direct) and
-// through the proxy (see the layout above), for PING and for SET/GET.
-// Each sub-benchmark reports requests/s, the median round trip, the CPU
-// time per request of each process (clients, server, proxy) and the
-// proxy's allocations per request; B/op and allocs/op are the clients'.
+// through the proxy (see the layout above), for PING, SET/GET and
+// pipelined PINGs. Each sub-benchmark reports requests/s, the median
+// round trip of a turn (one request, or 16 pipelined), the CPU time per
+// request of each process (clients, server, proxy) and the proxy's
+// allocations per request; ns/op, B/op and allocs/op are per turn, and
+// the last two the clients'.
 // Goals (issue 11): through the proxy, at least the direct requests/s at
 // 64 and 256 clients; at 1 client, under 50 µs added to the median.
 func BenchmarkProxy(b *testing.B) {
@@ -278,7 +295,7 @@ func BenchmarkProxy(b *testing.B) {
 	}
 }
 
-// runClients runs b.N requests over the connections, one goroutine each,
+// runClients runs b.N turns over the connections, one goroutine each,
 // and reports what BenchmarkProxy says.
 func runClients(b *testing.B, conns []*fleare.Conn, op proxyOp, srvPid int, pc *proxyChild) {
 	ctx := context.Background()
@@ -318,16 +335,17 @@ func runClients(b *testing.B, conns []*fleare.Conn, op proxyOp, srvPid int, pc *
 	wg.Wait()
 	b.StopTimer()
 	self1, srv1, prox1, mallocs1 := snap()
-	perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
+	reqs := float64(b.N * op.reqs)
+	perReq := func(d time.Duration) float64 { return float64(d.Microseconds()) / reqs }
 	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(reqs/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(perReq(self1-self0), "clients-cpu-µs/req")
 	b.ReportMetric(perReq(srv1-srv0), "server-cpu-µs/req")
 	if pc != nil {
 		b.ReportMetric(perReq(prox1-prox0), "proxy-cpu-µs/req")
 		// The stats request itself allocates a little: negligible over b.N.
-		b.ReportMetric(float64(mallocs1-mallocs0)/float64(b.N), "proxy-allocs/req")
+		b.ReportMetric(float64(mallocs1-mallocs0)/reqs, "proxy-allocs/req")
 	}
 }
 
