@@ -24,6 +24,8 @@ func setEvery(t *testing.T, s *fleare.Stats) {
 			*p = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		case *time.Duration:
 			*p = 1500 * time.Millisecond
+		case *bool:
+			*p = true
 		default:
 			if !f.CanInt() && !f.CanUint() {
 				t.Fatalf("fleare.Stats.%s: this test cannot set a %T; teach it", v.Type().Field(i).Name, p)

@@ -47,7 +47,7 @@ var (
 	descWaits     = desc("pool_waits_total", "Calls to the target that had to wait for a connection of its serving pool.", "target")
 	descInFlight  = desc("pool_in_flight_requests", "Requests holding a connection of the target's serving pool (with pipelining, those on the wire).", "target")
 	descAbandoned = desc("pool_abandoned_requests_total", "Requests to the target canceled after they were sent: their connections stayed up, their replies were read and discarded.", "target")
-	descClosed    = desc("pool_connections_closed_total", "Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for); a reason for each Closed counter of the pool's statistics.", "target", "reason")
+	descClosed    = desc("pool_connections_closed_total", "Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for), lifetime (older than pool.max_lifetime), reconnect (replaced by a reconnect); a reason for each Closed counter of the pool's statistics.", "target", "reason")
 	descTarget    = desc("target_info", "The endpoint (host:port) of the target's serving pool; always 1.", "target", "endpoint")
 	descBuild     = desc("build_info", "The fleare-manager version, VCS revision and Go version of this program; always 1.", "version", "revision", "goversion")
 )

@@ -461,11 +461,13 @@ func TestPoolWaitsAndCloses(t *testing.T) {
 # HELP fleare_manager_pool_abandoned_requests_total Requests to the target canceled after they were sent: their connections stayed up, their replies were read and discarded.
 # TYPE fleare_manager_pool_abandoned_requests_total counter
 fleare_manager_pool_abandoned_requests_total{target="a"} 11
-# HELP fleare_manager_pool_connections_closed_total Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for); a reason for each Closed counter of the pool's statistics.
+# HELP fleare_manager_pool_connections_closed_total Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for), lifetime (older than pool.max_lifetime), reconnect (replaced by a reconnect); a reason for each Closed counter of the pool's statistics.
 # TYPE fleare_manager_pool_connections_closed_total counter
 fleare_manager_pool_connections_closed_total{reason="broken",target="a"} 1
 fleare_manager_pool_connections_closed_total{reason="canceled",target="a"} 3
 fleare_manager_pool_connections_closed_total{reason="forced",target="a"} 6
+fleare_manager_pool_connections_closed_total{reason="lifetime",target="a"} 0
+fleare_manager_pool_connections_closed_total{reason="reconnect",target="a"} 0
 fleare_manager_pool_connections_closed_total{reason="resize",target="a"} 4
 fleare_manager_pool_connections_closed_total{reason="shutdown",target="a"} 5
 fleare_manager_pool_connections_closed_total{reason="stray",target="a"} 8
