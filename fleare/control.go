@@ -33,7 +33,7 @@ const (
 type control struct {
 	paused atomic.Bool   // read by every request without the lock
 	resume chan struct{} // closed by Resume or Close; held requests wait on it
-	held   int           // requests waiting for Resume
+	held   int           // requests waiting for Resume; 0 once it is called
 	holds  uint64        // requests that were held, since NewClient
 	holdNs int64         // their total wait
 	gen    uint64        // bumped by Reconnect: older connections are stale
@@ -95,7 +95,11 @@ func (c *Client) hold(ctx context.Context, deadline time.Time) error {
 		err = context.DeadlineExceeded
 	}
 	c.mu.Lock()
-	c.ctl.held--
+	select {
+	case <-resumed: // Resume or Close counted it out
+	default:
+		c.ctl.held--
+	}
 	c.ctl.holdNs += int64(time.Since(start))
 	c.mu.Unlock()
 	switch {
@@ -175,10 +179,12 @@ func (c *Client) Resume() {
 	c.unlock()
 }
 
-// releaseHeldLocked lets the held requests go.
+// releaseHeldLocked lets the held requests go. They are no longer
+// counted as held from now on.
 func (c *Client) releaseHeldLocked() {
 	if c.ctl.paused.Swap(false) {
 		close(c.ctl.resume)
+		c.ctl.held = 0
 	}
 }
 
