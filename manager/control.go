@@ -22,30 +22,61 @@ const (
 	EventTargetReconnected EventType = "target.reconnected"
 )
 
-// controlled returns the target called name, and its pools: the serving
-// one and a pending replacement's (nil if none). With pause set, it marks
-// the target paused (or not) under the same lock, so that a replace that
-// builds a pool afterwards builds it paused.
-func (m *Manager) controlled(name string, pause *bool) (*target, []*pool, error) {
+// lookup returns the target called name.
+func (m *Manager) lookup(name string) (*target, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t := m.targets[name]
-	if t == nil {
-		select {
-		case <-m.closing:
-			return nil, nil, ErrClosed
-		default:
-		}
-		return nil, nil, fmt.Errorf("%w: %q", ErrUnknownTarget, name)
+	if t := m.targets[name]; t != nil {
+		return t, nil
 	}
-	if pause != nil {
-		t.paused = *pause
+	select {
+	case <-m.closing:
+		return nil, ErrClosed
+	default:
 	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownTarget, name)
+}
+
+// poolsLocked returns t's pools: the serving one, then a pending
+// replacement's, if any. m.mu is held.
+func poolsLocked(t *target) []*pool {
 	pools := []*pool{t.active.Load()}
 	if t.pending != nil {
 		pools = append(pools, t.pending.pool)
 	}
-	return t, pools, nil
+	return pools
+}
+
+// setPaused marks the target called name paused or not, and pauses or
+// resumes each of its pools (a pause without waiting for requests in
+// flight). It runs under the target's ctl lock, so that concurrent Pause
+// and Resume calls leave the target and its pools agreeing, and marks the
+// target under mu, so that a replace that builds a pool afterwards builds
+// it paused. It returns the serving pool, and whether a pool was paused
+// before.
+func (m *Manager) setPaused(name string, on bool) (t *target, serving *pool, was bool, err error) {
+	if t, err = m.lookup(name); err != nil {
+		return nil, nil, false, err
+	}
+	t.ctl.Lock()
+	defer t.ctl.Unlock()
+	m.mu.Lock()
+	if m.targets[name] != t { // removed (and perhaps added again) meanwhile
+		m.mu.Unlock()
+		return nil, nil, false, fmt.Errorf("%w: %q", ErrTargetRemoved, name)
+	}
+	t.paused = on
+	pools := poolsLocked(t)
+	m.mu.Unlock()
+	for _, p := range pools {
+		was = was || p.client.Paused()
+		if on {
+			pauseQuietly(p)
+		} else {
+			p.client.Resume()
+		}
+	}
+	return t, pools[0], was, nil
 }
 
 // Pause holds the target's new requests until Resume (see
@@ -59,52 +90,40 @@ func (m *Manager) controlled(name string, pause *bool) (*target, []*pool, error)
 // one move to it, still held. Removing the target ends its pause (held
 // requests fail with ErrTargetRemoved).
 func (m *Manager) Pause(ctx context.Context, name string) error {
-	on := true
-	t, pools, err := m.controlled(name, &on)
+	t, p, _, err := m.setPaused(name, true)
 	if err != nil {
 		return err
 	}
-	p := pools[0]
-	for _, pp := range pools[1:] {
-		pauseQuietly(pp)
-	}
 	m.emit(Event{Type: EventTargetPaused, Target: t.name, Endpoint: p.endpoint(), Generation: m.gen.Load()})
-	if err := p.client.Pause(ctx); err != nil {
+	if err := p.client.Pause(ctx); err != nil { // paused already: this only waits
 		return fmt.Errorf("manager: pause %q: %w", name, err)
 	}
 	return nil
 }
 
-// pauseQuietly pauses a pool that serves no request yet (a replacement
-// filling): there is nothing in flight to wait for.
+// pauseQuietly pauses p without waiting for its requests in flight.
 func pauseQuietly(p *pool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_ = p.client.Pause(ctx) // already paused if it returns an error
+	_ = p.client.Pause(ctx) // an error only says requests are in flight
 }
 
 // Resume ends the target's pause: held requests go on. Resuming a target
 // that is not paused does nothing.
 func (m *Manager) Resume(name string) error {
-	off := false
-	t, pools, err := m.controlled(name, &off)
+	t, p, was, err := m.setPaused(name, false)
 	if err != nil {
 		return err
 	}
-	wasPaused := false
-	for _, p := range pools {
-		wasPaused = wasPaused || p.client.Paused()
-		p.client.Resume()
-	}
-	if wasPaused {
-		m.emit(Event{Type: EventTargetResumed, Target: t.name, Endpoint: pools[0].endpoint(), Generation: m.gen.Load()})
+	if was {
+		m.emit(Event{Type: EventTargetResumed, Target: t.name, Endpoint: p.endpoint(), Generation: m.gen.Load()})
 	}
 	return nil
 }
 
 // Paused reports whether the target called name is paused.
 func (m *Manager) Paused(name string) (bool, error) {
-	t, _, err := m.controlled(name, nil)
+	t, err := m.lookup(name)
 	if err != nil {
 		return false, err
 	}
@@ -120,11 +139,11 @@ func (m *Manager) Paused(name string) (bool, error) {
 // ends (an error wrapping ctx's; the replacing goes on). A pending
 // replacement's pool is new already and is left alone.
 func (m *Manager) Reconnect(ctx context.Context, name string) error {
-	t, pools, err := m.controlled(name, nil)
+	t, err := m.lookup(name)
 	if err != nil {
 		return err
 	}
-	p := pools[0]
+	p := t.active.Load()
 	before := p.client.Stats().ClosedReconnect
 	err = p.client.Reconnect(ctx)
 	e := Event{Type: EventTargetReconnected, Target: t.name, Endpoint: p.endpoint(), Generation: m.gen.Load(),

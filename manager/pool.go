@@ -20,7 +20,8 @@ type target struct {
 	active  atomic.Pointer[pool] // the pool that serves calls
 	removed atomic.Bool          // set once, when the target leaves the configuration
 
-	paused bool // Pause: pools built for it start paused (control.go)
+	paused bool       // Pause: pools built for it start paused (control.go)
+	ctl    sync.Mutex // serialises Pause and Resume of this target; not mu
 
 	spec       spec.Target  // the desired spec: active's, or pending's while a replace is under way
 	pending    *replacement // a replace waiting for its new pool to fill; nil if none
