@@ -37,6 +37,9 @@ type control struct {
 	holds  uint64        // requests that were held, since NewClient
 	holdNs int64         // their total wait
 	gen    uint64        // bumped by Reconnect: older connections are stale
+	// retryAt delays the next replacement after a failed dial, by the
+	// same backoff as the pool's own dials.
+	retryAt time.Time
 	// retired are replaced connections that were busy: no longer the
 	// pool's, each is closed by its request when given back, or by Close
 	// when its context ends first.
@@ -296,7 +299,7 @@ func (c *Client) isIdleLocked(pc *pconn) bool {
 // server's gate. The new connection is made before the old one leaves.
 func (c *Client) replaceStale(ctx context.Context) bool {
 	c.mu.Lock()
-	if c.closing || c.open != c.desired {
+	if c.closing || c.open != c.desired || time.Now().Before(c.ctl.retryAt) {
 		c.mu.Unlock()
 		return false
 	}
@@ -320,7 +323,7 @@ func (c *Client) replaceStale(ctx context.Context) bool {
 		c.mu.Unlock()
 		return false
 	case err != nil:
-		c.dialFailedLocked(err, &o)
+		c.ctl.retryAt = time.Now().Add(c.dialFailedLocked(err, &o))
 		c.unlock()
 		return false
 	}

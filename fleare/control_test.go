@@ -380,3 +380,36 @@ func TestCloseForcesReplacedBusyConnection(t *testing.T) {
 		t.Fatalf("request on the replaced connection: %v, want a *ConnError", err)
 	}
 }
+
+// A reconnect whose new connections cannot be opened keeps the old ones
+// serving (make-before-break), retries with backoff, and completes once
+// the server accepts again.
+func TestReconnectWhileServerRefuses(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, fastOptions(2))
+	ctx := testCtx(t)
+	srv.RefuseNew(true)
+	short, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Reconnect(short) }()
+	waitStats(t, c, "failed dials", func(s fleare.Stats) bool { return s.DialFailures >= 2 })
+	for range 20 {
+		if err := c.Ping(ctx); err != nil {
+			t.Fatalf("ping on the old connections: %v", err)
+		}
+	}
+	if s := c.Stats(); s.Open != 2 || s.Stale != 2 || s.ClosedReconnect != 0 {
+		t.Fatalf("while refused: %+v", s)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reconnect cut short: %v", err)
+	}
+	srv.RefuseNew(false)
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.ClosedReconnect != 2 || s.Stale != 0 || s.Open != 2 {
+		t.Fatalf("after: %+v", s)
+	}
+}
