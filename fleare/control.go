@@ -15,10 +15,11 @@ import (
 // connections one at a time, make-before-break; Options.AfterConnect
 // prepares each new connection.
 //
-// The pool's own code calls in at four places: Exec (holdIfPaused, before
+// The pool's own code calls in at a few places: Exec (holdIfPaused, before
 // a connection is taken), the maintainer (replaceStale, when it has nothing
-// to dial), addLocked (each new connection's age) and beginCloseLocked
-// (releaseHeldLocked).
+// to dial), addLocked (each new connection's age), beginCloseLocked
+// (releaseHeldLocked), drain (the retired connections), Stats
+// (controlStatsLocked) and dial (afterConnect).
 
 // Events of the operator controls.
 const (
