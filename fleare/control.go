@@ -15,10 +15,11 @@ import (
 // connections one at a time, make-before-break; Options.AfterConnect
 // prepares each new connection.
 //
-// The pool's own code calls in at four places: Exec (holdIfPaused, before
+// The pool's own code calls in at a few places: Exec (holdIfPaused, before
 // a connection is taken), the maintainer (replaceStale, when it has nothing
-// to dial), addLocked (each new connection's age) and beginCloseLocked
-// (releaseHeldLocked).
+// to dial), addLocked (each new connection's age), beginCloseLocked
+// (releaseHeldLocked), drain (the retired connections), Stats
+// (controlStatsLocked) and dial (afterConnect).
 
 // Events of the operator controls.
 const (
@@ -33,10 +34,13 @@ const (
 type control struct {
 	paused atomic.Bool   // read by every request without the lock
 	resume chan struct{} // closed by Resume or Close; held requests wait on it
-	held   int           // requests waiting for Resume
+	held   int           // requests waiting for Resume; 0 once it is called
 	holds  uint64        // requests that were held, since NewClient
 	holdNs int64         // their total wait
 	gen    uint64        // bumped by Reconnect: older connections are stale
+	// retryAt delays the next replacement after a failed dial, by the
+	// same backoff as the pool's own dials.
+	retryAt time.Time
 	// retired are replaced connections that were busy: no longer the
 	// pool's, each is closed by its request when given back, or by Close
 	// when its context ends first.
@@ -95,7 +99,11 @@ func (c *Client) hold(ctx context.Context, deadline time.Time) error {
 		err = context.DeadlineExceeded
 	}
 	c.mu.Lock()
-	c.ctl.held--
+	select {
+	case <-resumed: // Resume or Close counted it out
+	default:
+		c.ctl.held--
+	}
 	c.ctl.holdNs += int64(time.Since(start))
 	c.mu.Unlock()
 	switch {
@@ -175,10 +183,12 @@ func (c *Client) Resume() {
 	c.unlock()
 }
 
-// releaseHeldLocked lets the held requests go.
+// releaseHeldLocked lets the held requests go. They are no longer
+// counted as held from now on.
 func (c *Client) releaseHeldLocked() {
 	if c.ctl.paused.Swap(false) {
 		close(c.ctl.resume)
+		c.ctl.held = 0
 	}
 }
 
@@ -290,7 +300,7 @@ func (c *Client) isIdleLocked(pc *pconn) bool {
 // server's gate. The new connection is made before the old one leaves.
 func (c *Client) replaceStale(ctx context.Context) bool {
 	c.mu.Lock()
-	if c.closing || c.open != c.desired {
+	if c.closing || c.open != c.desired || time.Now().Before(c.ctl.retryAt) {
 		c.mu.Unlock()
 		return false
 	}
@@ -314,7 +324,7 @@ func (c *Client) replaceStale(ctx context.Context) bool {
 		c.mu.Unlock()
 		return false
 	case err != nil:
-		c.dialFailedLocked(err, &o)
+		c.ctl.retryAt = time.Now().Add(c.dialFailedLocked(err, &o))
 		c.unlock()
 		return false
 	}

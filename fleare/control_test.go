@@ -221,6 +221,12 @@ func (l *load) finish(t *testing.T) {
 	}
 }
 
+// wideSpacing is the close spacing of the tests that check overlaps on a
+// strict server: wide against the 1ms the server counts, so that a server
+// goroutine late to see a close on a loaded machine is not taken for an
+// overlap.
+const wideSpacing = 100 * time.Millisecond
+
 // checkSafe fails unless the server saw nothing the real server does not
 // survive.
 func checkSafe(t *testing.T, srv *fleartest.Server) {
@@ -239,6 +245,7 @@ func TestReconnectUnderLoad(t *testing.T) {
 			srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
 			o := fastOptions(4)
 			o.Pipeline = pipeline
+			o.CloseSpacing = wideSpacing
 			c := connect(t, srv, o)
 			ctx := testCtx(t)
 			accepted := srv.Accepted()
@@ -276,6 +283,7 @@ func TestReconnectUnderLoad(t *testing.T) {
 func TestMaxLifetime(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
 	o := fastOptions(3)
+	o.CloseSpacing = wideSpacing
 	c := connect(t, srv, o)
 	ctx := testCtx(t)
 	l := startLoad(ctx, c, 8)
@@ -311,6 +319,7 @@ func TestMaxLifetime(t *testing.T) {
 func TestAfterConnect(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
 	o := fastOptions(3)
+	o.CloseSpacing = wideSpacing
 	var ran atomic.Int64
 	o.AfterConnect = func(ctx context.Context, conn *fleare.Conn) error {
 		ran.Add(1)
@@ -369,5 +378,38 @@ func TestCloseForcesReplacedBusyConnection(t *testing.T) {
 	var conn *fleare.ConnError
 	if err := wait()[0]; !errors.As(err, &conn) {
 		t.Fatalf("request on the replaced connection: %v, want a *ConnError", err)
+	}
+}
+
+// A reconnect whose new connections cannot be opened keeps the old ones
+// serving (make-before-break), retries with backoff, and completes once
+// the server accepts again.
+func TestReconnectWhileServerRefuses(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, fastOptions(2))
+	ctx := testCtx(t)
+	srv.RefuseNew(true)
+	short, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Reconnect(short) }()
+	waitStats(t, c, "failed dials", func(s fleare.Stats) bool { return s.DialFailures >= 2 })
+	for range 20 {
+		if err := c.Ping(ctx); err != nil {
+			t.Fatalf("ping on the old connections: %v", err)
+		}
+	}
+	if s := c.Stats(); s.Open != 2 || s.Stale != 2 || s.ClosedReconnect != 0 {
+		t.Fatalf("while refused: %+v", s)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reconnect cut short: %v", err)
+	}
+	srv.RefuseNew(false)
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.ClosedReconnect != 2 || s.Stale != 0 || s.Open != 2 {
+		t.Fatalf("after: %+v", s)
 	}
 }
