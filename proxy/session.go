@@ -329,7 +329,7 @@ func (s *session) dispatch(ctx context.Context, name string, args []string, size
 		close(c.done)
 		return false
 	}
-	s.running = append(slices.DeleteFunc(s.running, isDone), c)
+	s.running = append(s.pruneRunning(), c)
 	s.buffered.Add(int64(size))
 	s.wg.Go(func() {
 		r := s.exec(ctx, name, args, post)
@@ -367,6 +367,17 @@ func (s *session) unbuffer(n int64) {
 		default:
 		}
 	}
+}
+
+// pruneRunning drops the completed calls at the front of running. Calls
+// mostly complete in order, and those behind one that has not are few:
+// the client is not read past MaxPipeline calls unwritten.
+func (s *session) pruneRunning() []*call {
+	n := 0
+	for n < len(s.running) && isDone(s.running[n]) {
+		n++
+	}
+	return slices.Delete(s.running, 0, n)
 }
 
 func isDone(c *call) bool {
