@@ -47,8 +47,18 @@ func (c *Client) pickSharedLocked() *pconn {
 // execShared sends one request on a slot of pc and gives the slot back,
 // unless the request was abandoned: the pipe then gives it back through
 // freeSlot once the request leaves its queue.
+// A connection found unfit before anything was sent on it (a stray reply,
+// its server gone) is dropped and another one taken, as in plain mode.
 func (c *Client) execShared(ctx context.Context, pc *pconn, deadline, now time.Time, command string, args []string) (Reply, error) {
 	res, abandoned, err := pc.pipe.exec(ctx, deadline, command, args)
+	for errors.Is(err, errUnfit) {
+		c.freeSlot(pc) // the pipe failed: pc is out of the pool already
+		if pc, err = c.acquire(ctx, deadline); err != nil {
+			c.countFailure(err)
+			return Reply{}, err
+		}
+		res, abandoned, err = pc.pipe.exec(ctx, deadline, command, args)
+	}
 	c.mu.Lock()
 	c.countLocked(res, err)
 	if abandoned {

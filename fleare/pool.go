@@ -365,7 +365,16 @@ func (c *Client) sweepIdle() {
 	c.mu.Lock()
 	c.sweep = false
 	n := len(c.idle)
+	var shared []*pconn
+	for _, pc := range c.shared {
+		if pc.inflight == 0 {
+			shared = append(shared, pc)
+		}
+	}
 	c.mu.Unlock()
+	for _, pc := range shared {
+		pc.pipe.checkIdle()
+	}
 	for range n {
 		c.mu.Lock()
 		if c.closing || len(c.idle) == 0 {
