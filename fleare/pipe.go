@@ -70,6 +70,7 @@ type pipe struct {
 	spare   []byte      // the writer's previous buffer, reused for out
 	queue   fifo[*call] // calls awaiting their reply, in request order
 	unsent  int         // calls at the back of queue whose bytes are still in out
+	batches fifo[int64] // writes whose last reply has not come: written after each
 	writing bool        // a caller is writing out
 	reading bool        // the reader role is held, or handed over and not yet taken
 	err     error       // set once the pipe failed; later requests fail at once
@@ -186,22 +187,23 @@ func (p *pipe) enqueue(command string, args []string) (c *call, write bool, err 
 	c = calls.Get().(*call)
 	p.queue.push(c)
 	p.unsent++
-	if !p.writing {
+	if !p.writing && p.batchLocked() {
 		p.writing, write = true, true
 	}
 	p.mu.Unlock()
 	return c, write, nil
 }
 
-// flush writes the outgoing buffer until it is empty, each write taking
-// everything queued so far. A write blocked past deadline (the server
-// stopped reading) fails the pipe.
+// flush writes the outgoing buffer, and again after each write while
+// requests queued meanwhile and every reply awaited has come already (see
+// batchLocked). A write blocked past deadline (the server stopped reading)
+// fails the pipe.
 func (p *pipe) flush(deadline time.Time) {
 	p.mu.Lock()
-	for p.err == nil && len(p.out) > 0 {
+	for first := true; p.err == nil && len(p.out) > 0 && (first || p.batchLocked()); first = false {
 		buf := p.out
 		p.out, p.spare = p.spare[:0], nil
-		p.written.Add(int64(p.unsent)) // before the write: a reply can come before Write returns
+		p.batches.push(p.written.Add(int64(p.unsent))) // before the write: a reply can come before Write returns
 		p.unsent = 0
 		p.mu.Unlock()
 		_ = p.conn.nc.SetWriteDeadline(deadline)
@@ -221,6 +223,20 @@ func (p *pipe) flush(deadline time.Time) {
 	p.writing = false
 	p.mu.Unlock()
 }
+
+// batchLocked reports whether the requests in out may be written now:
+// when fewer than maxBatches writes await replies. Requests that come
+// meanwhile wait in out and go out together, in one write, once the
+// reader has the last reply of the oldest batch (and the server reads
+// them in one read and answers them in one write). A caller alone on the
+// connection finds nothing in flight and writes at once; two callers
+// both write at once.
+func (p *pipe) batchLocked() bool { return p.batches.len() < maxBatches }
+
+// maxBatches is how many writes may await their replies on a pipelined
+// connection: two, so that the server always has the next batch to read
+// while its replies to the one before travel back.
+const maxBatches = 2
 
 // await waits for c's reply: it reads it itself when nobody is reading,
 // and otherwise waits for the reader to hand it the reply, or the role.
@@ -347,7 +363,7 @@ func (p *pipe) read(ctx context.Context, c *call, deadline time.Time) (Reply, bo
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, p.interrupt)
 	}
-	err := p.readUntil(c)
+	err := p.readUntil(c, deadline)
 	if stop != nil && !stop() {
 		<-p.poked // the interrupt ran or is running: it must not hit the next reader
 	}
@@ -404,7 +420,7 @@ func (p *pipe) passRole(c *call) error {
 // goroutine, c nil: until the oldest call is one somebody waits for, or
 // none is left). It keeps the reader role: the caller hands it on, or
 // fails the pipe or leaves on an error.
-func (p *pipe) readUntil(c *call) error {
+func (p *pipe) readUntil(c *call, deadline time.Time) error {
 	conn := p.conn
 	for {
 		body, err := conn.fr.read(conn.br, conn.rbuf)
@@ -422,9 +438,12 @@ func (p *pipe) readUntil(c *call) error {
 		if conn.resp.GetTopic() != "" {
 			return errUnexpectedPush
 		}
-		done, freed, err := p.deliver(c)
+		done, freed, write, err := p.deliver(c)
 		if freed != nil {
 			p.release(freed)
+		}
+		if write {
+			p.flush(deadline)
 		}
 		if err != nil || done {
 			return err
@@ -436,20 +455,24 @@ func (p *pipe) readUntil(c *call) error {
 // no written request awaits a reply that could be in the bytes read so far.
 // done reports that the reader's work is over: c has its reply, or, for a
 // drain goroutine, nobody needs it. freed is an abandoned call taken off
-// the queue, for release outside the lock.
-func (p *pipe) deliver(c *call) (done bool, freed *call, err error) {
+// the queue, for release outside the lock. write reports that the reader
+// must write the next batch: this was the last reply awaited.
+func (p *pipe) deliver(c *call) (done bool, freed *call, write bool, err error) {
 	if p.answered >= p.limit {
-		return false, nil, errStray
+		return false, nil, false, errStray
 	}
 	p.answered++
 	resp := &p.conn.resp
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {
-		return false, nil, p.err
+		return false, nil, false, p.err
 	}
 	head, _ := p.queue.pop() // answered < limit <= written: a written call is queued
 	head.popped = true
+	if end, _ := p.batches.peek(); end == p.answered {
+		p.batches.pop()
+	}
 	if head.abandoned {
 		freed = head
 	} else {
@@ -459,11 +482,14 @@ func (p *pipe) deliver(c *call) (done bool, freed *call, err error) {
 			head.signalLocked()
 		}
 	}
+	if !p.writing && len(p.out) > 0 && p.batchLocked() {
+		p.writing, write = true, true
+	}
 	if c != nil {
-		return c.popped, freed, nil
+		return c.popped, freed, write, nil
 	}
 	next, ok := p.queue.peek()
-	return !ok || !next.abandoned, freed, nil
+	return !ok || !next.abandoned, freed, write, nil
 }
 
 // handOffLocked passes the reader role to the oldest call somebody waits
