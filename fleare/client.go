@@ -62,6 +62,7 @@ type Client struct {
 	cancel    context.CancelFunc // stops the maintainer
 	maintDone chan struct{}      // closed when the maintainer has returned
 	closeDone chan struct{}      // closed when Close has finished
+	hc        *hcEntry           // the Client's place in the health checker, from Connect
 
 	wake chan struct{} // capacity 1: pokes the maintainer
 }
@@ -119,6 +120,7 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.cancel = cancel
 		c.maintDone = make(chan struct{})
 		c.transitionLocked(StateConnecting, EventConnecting)
+		c.hc = checker.add(c, c.opts.HealthCheckInterval)
 		go c.maintain(mctx)
 	}
 	c.unlock()
@@ -189,8 +191,11 @@ func (c *Client) Close(ctx context.Context) error {
 		}
 	}
 	idle := c.beginCloseLocked()
-	cancel, maintDone := c.cancel, c.maintDone
+	cancel, maintDone, hc := c.cancel, c.maintDone, c.hc
 	c.unlock()
+	if hc != nil {
+		checker.remove(hc)
+	}
 
 	for _, pc := range idle {
 		pc.conn.kill()
@@ -381,6 +386,9 @@ func (c *Client) Update(o Options) error {
 	if field != "" {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrNotInPlace, field)
+	}
+	if c.hc != nil && o.HealthCheckInterval != cur.HealthCheckInterval {
+		checker.reschedule(c.hc, o.HealthCheckInterval)
 	}
 	c.opts = o
 	c.reqTimeout.Store(int64(o.RequestTimeout))

@@ -14,6 +14,7 @@ type pconn struct {
 	pipe *pipe // set in pipelined mode
 	// Guarded by Client.mu.
 	lastUsed time.Time
+	checked  time.Time // last health check
 	removed  bool // no longer counted in the pool
 	inflight int  // pipelined: requests lent this connection
 	retiring bool // pipelined: takes no new request; closed by its last one
