@@ -15,9 +15,9 @@ type pconn struct {
 	// Guarded by Client.mu.
 	lastUsed time.Time
 	checked  time.Time // last health check
-	removed  bool // no longer counted in the pool
-	inflight int  // pipelined: requests lent this connection
-	retiring bool // pipelined: takes no new request; closed by its last one
+	removed  bool      // no longer counted in the pool
+	inflight int       // pipelined: requests lent this connection
+	retiring bool      // pipelined: takes no new request; closed by its last one
 }
 
 // handoff is what a waiter receives: a connection, or the error that ends
