@@ -110,13 +110,15 @@ var timers = sync.Pool{New: func() any {
 
 // wait blocks until a connection is handed over on ch, or ctx or deadline
 // ends the wait. A waiter that gives up just as a connection is handed to
-// it puts the connection back.
+// it puts the connection back. A context whose deadline comes first ends
+// the wait by itself: no timer is armed then. The clock is read twice per
+// wait: once here, once for Stats.WaitTime.
 func (c *Client) wait(ctx context.Context, deadline time.Time, ch chan handoff) (*pconn, error) {
 	start := time.Now()
 	var expired <-chan time.Time
 	if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
 		t := timers.Get().(*time.Timer)
-		t.Reset(time.Until(deadline))
+		t.Reset(deadline.Sub(start))
 		defer func() { t.Stop(); timers.Put(t) }()
 		expired = t.C
 	}
