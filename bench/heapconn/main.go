@@ -32,6 +32,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ func main() {
 	size := flag.Int("size", 4, "connections per target")
 	rounds := flag.Int("rounds", 3, "measurements of each kind; the median is reported")
 	idle := flag.Duration("idle", 3*time.Second, "how long to measure the CPU used by idle connections")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the idle windows of the fleare kind to this file")
 	flag.Parse()
 	if err := run(os.Stdout, *targets, *size, *rounds, *idle); err != nil {
 		log.Fatal(err)
@@ -83,6 +85,7 @@ func run(out io.Writer, targets, size, rounds int, idle time.Duration) error {
 		}
 		if k.name == "baseline" {
 			base = r.heap
+			profiling = cpuProfile != ""
 		}
 		fmt.Fprintf(out, "%-9s %14.0f %14.0f %14.0f %9.2fx %13.1f%%\n", k.name, r.heap, r.stack, r.heap+r.stack, r.heap/base, 100*r.cpu)
 		if k.name == "manager" {
@@ -130,9 +133,24 @@ func measure(srv *childserver.Server, open opener, targets, size, rounds int, id
 	return result{median(heaps), median(stacks), median(cpus)}, nil
 }
 
+// cpuProfile, when set, names the file for a CPU profile of the first
+// idle window of the fleare kind.
+var (
+	cpuProfile string
+	profiling  bool
+)
+
 // idleCPU returns the CPU time (user and system) the process uses during
 // d, as a share of one core.
 func idleCPU(d time.Duration) float64 {
+	if profiling {
+		profiling = false
+		if f, err := os.Create(cpuProfile); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	start, t0 := cpuTime(), time.Now()
 	time.Sleep(d) // the measurement window: nothing to wait for
 	return float64(cpuTime()-start) / float64(time.Since(t0))
