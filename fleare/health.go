@@ -117,10 +117,7 @@ func (h *healthChecker) run() {
 			batch = append(batch, heap.Pop(&h.due).(*hcEntry))
 		}
 		h.mu.Unlock()
-		for _, e := range batch {
-			interval := e.c.checkIdle(now)
-			e.due = now.Add(interval) // e is out of the heap: only this goroutine touches due
-		}
+		checkBatch(batch, now)
 		h.mu.Lock()
 		for _, e := range batch {
 			if !e.removed {
@@ -130,6 +127,33 @@ func (h *healthChecker) run() {
 		h.mu.Unlock()
 		clear(batch)
 		batch = batch[:0]
+	}
+}
+
+// checkBatch checks the Clients of batch, which are due, looking at all
+// their stale connections together (one system call per lookChunk
+// sockets), and sets when each is next due. Entries out of the heap are
+// touched by this goroutine only.
+func checkBatch(batch []*hcEntry, now time.Time) {
+	var (
+		pcs   []*pconn
+		conns []*Conn
+		ends  = make([]int, len(batch))
+	)
+	for i, e := range batch {
+		interval, stale := e.c.takeStale(now)
+		e.due = now.Add(interval)
+		pcs = append(pcs, stale...)
+		ends[i] = len(pcs)
+	}
+	for _, pc := range pcs {
+		conns = append(conns, pc.conn)
+	}
+	why := lookAll(conns)
+	from := 0
+	for i, e := range batch {
+		e.c.finishCheck(pcs[from:ends[i]], why[from:ends[i]])
+		from = ends[i]
 	}
 }
 
@@ -160,65 +184,67 @@ func (q *dueHeap) Pop() any {
 }
 
 // checkIdle checks the Client's connections that have been idle for a
-// whole HealthCheckInterval at now, and returns the interval. It runs on
-// the checker goroutine.
+// whole HealthCheckInterval at now, and returns the interval.
 func (c *Client) checkIdle(now time.Time) time.Duration {
+	interval, probes := c.takeStale(now)
+	c.finishCheck(probes, lookAll(probeConns(probes)))
+	return interval
+}
+
+// takeStale takes out of use, for a check, the connections idle for a
+// whole interval at now: plain ones out of the idle stack, pipelined ones
+// by holding their reader role. It returns them with the interval.
+func (c *Client) takeStale(now time.Time) (time.Duration, []*pconn) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	interval := c.opts.HealthCheckInterval
 	if c.closing {
-		c.mu.Unlock()
-		return interval
+		return interval, nil
 	}
 	cutoff := now.Add(-interval)
+	var stale []*pconn
 	if c.pipelined {
-		var stale []*pconn
 		for _, pc := range c.shared {
-			if pc.inflight == 0 && pc.staleAt(cutoff) {
+			if pc.inflight == 0 && pc.staleAt(cutoff) && pc.pipe.hold() {
 				pc.checked = now
 				stale = append(stale, pc)
 			}
 		}
-		c.mu.Unlock()
-		for _, pc := range stale {
-			pc.pipe.checkIdle()
-		}
-		return interval
+		return interval, stale
 	}
-	var stale []*pconn
 	kept := c.idle[:0]
 	for _, pc := range c.idle {
 		if pc.staleAt(cutoff) {
+			pc.checked = now
 			stale = append(stale, pc)
 		} else {
 			kept = append(kept, pc)
 		}
 	}
-	if len(stale) == 0 {
-		c.mu.Unlock()
-		return interval
-	}
 	clear(c.idle[len(kept):])
 	c.idle = kept
 	c.checking += len(stale)
-	c.mu.Unlock()
-	c.checkTaken(stale, now)
-	return interval
+	return interval, stale
 }
 
-// checkTaken looks at connections taken out of the idle stack for a check,
-// and puts back those that pass.
-func (c *Client) checkTaken(pcs []*pconn, now time.Time) {
-	var bad []error
-	for _, pc := range pcs {
-		bad = append(bad, pc.conn.idleErr())
+// finishCheck puts back the connections takeStale took, closing those
+// whose look found them unfit (why[i] not nil).
+func (c *Client) finishCheck(pcs []*pconn, why []error) {
+	if len(pcs) == 0 {
+		return
+	}
+	if c.pipelined {
+		for i, pc := range pcs {
+			pc.pipe.unhold(why[i])
+		}
+		return
 	}
 	c.mu.Lock()
 	c.checking -= len(pcs)
 	var closing []*pconn
 	for i, pc := range pcs {
-		pc.checked = now
-		if bad[i] != nil {
-			c.removeLocked(pc, reasonFor(bad[i]), &ConnError{Op: "health check", Addr: c.addr, Err: bad[i]})
+		if why[i] != nil {
+			c.removeLocked(pc, reasonFor(why[i]), &ConnError{Op: "health check", Addr: c.addr, Err: why[i]})
 			closing = append(closing, pc)
 			continue
 		}
@@ -228,6 +254,14 @@ func (c *Client) checkTaken(pcs []*pconn, now time.Time) {
 	}
 	c.unlock()
 	c.closeAll(closing)
+}
+
+func probeConns(pcs []*pconn) []*Conn {
+	conns := make([]*Conn, len(pcs))
+	for i, pc := range pcs {
+		conns[i] = pc.conn
+	}
+	return conns
 }
 
 // staleAt reports whether pc was neither used nor checked since cutoff.

@@ -280,8 +280,23 @@ func (p *pipe) woken(ctx context.Context, c *call, deadline time.Time) (Reply, b
 		return res, false, err
 	}
 	c.lead, c.reading = false, true // p.reading stayed set for us
+	write := p.owedWriteLocked()
 	p.mu.Unlock()
+	if write {
+		p.flush(deadline)
+	}
 	return p.read(ctx, c, deadline)
+}
+
+// owedWriteLocked takes the writer role, reporting true, when requests
+// wait in out with nobody to write them: queued while a health check held
+// the connection.
+func (p *pipe) owedWriteLocked() bool {
+	if p.writing || len(p.out) == 0 || !p.batchLocked() {
+		return false
+	}
+	p.writing = true
+	return true
 }
 
 // timedOut closes the connection under a call whose deadline passed, and
@@ -529,6 +544,12 @@ func (p *pipe) strayLocked() error {
 // reading and discarding their replies. Their watchdogs fail the pipe
 // should a reply never come.
 func (p *pipe) drain() {
+	p.mu.Lock()
+	write := p.owedWriteLocked()
+	p.mu.Unlock()
+	if write {
+		p.flush(time.Time{})
+	}
 	_, _, _ = p.read(context.Background(), nil, time.Time{})
 }
 
@@ -541,19 +562,26 @@ func (p *pipe) release(c *call) {
 	}
 }
 
-// checkIdle looks at an idle connection's socket, as before a request:
-// it must hold nothing, and its server must still be there. It fails the
-// pipe if not. A connection in use is not looked at.
-func (p *pipe) checkIdle() {
+// hold takes the reader and writer roles of an idle connection for a
+// health check, reporting false (and taking nothing) when the connection
+// is in use or failed. Requests may be queued meanwhile, not written (a
+// reply could look like a stray); their callers wait for the reader role,
+// which unhold hands on, and the caller taking it writes them.
+func (p *pipe) hold() bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.err != nil || p.queue.len() > 0 || p.writing || p.reading {
-		p.mu.Unlock()
-		return
+		return false
 	}
-	p.reading = true // hold the role: nobody reads meanwhile
-	p.mu.Unlock()
-	why := p.conn.idleErr()
+	p.reading, p.writing = true, true
+	return true
+}
+
+// unhold gives back the role hold took, and fails the pipe if the check
+// found why.
+func (p *pipe) unhold(why error) {
 	p.mu.Lock()
+	p.writing = false
 	drain := p.handOffLocked()
 	p.mu.Unlock()
 	if why != nil {

@@ -376,7 +376,9 @@ func (c *Client) sweepIdle() {
 	}
 	c.mu.Unlock()
 	for _, pc := range shared {
-		pc.pipe.checkIdle()
+		if pc.pipe.hold() {
+			pc.pipe.unhold(pc.conn.idleErr())
+		}
 	}
 	for range n {
 		c.mu.Lock()
