@@ -39,15 +39,22 @@ type healthChecker struct {
 // hcEntry is a Client's place in the checker's schedule. Guarded by
 // healthChecker.mu.
 type hcEntry struct {
-	c       *Client
-	due     time.Time
-	index   int  // in the heap; -1 while being checked or once removed
-	removed bool // the Client closed
+	c        *Client
+	due      time.Duration // on the checker's clock (see sinceEpoch)
+	interval time.Duration // the Client's HealthCheckInterval
+	index    int           // in the heap; -1 once removed
+	round    uint64        // the checker's round that last took it
 }
+
+// epoch starts the checker's clock: due times are monotonic durations
+// since it, cheap to compare.
+var epoch = time.Now()
+
+func sinceEpoch() time.Duration { return time.Since(epoch) }
 
 // add schedules c's first check an interval from now.
 func (h *healthChecker) add(c *Client, interval time.Duration) *hcEntry {
-	e := &hcEntry{c: c, due: time.Now().Add(interval), index: -1}
+	e := &hcEntry{c: c, due: sinceEpoch() + interval, interval: interval, index: -1}
 	h.mu.Lock()
 	heap.Push(&h.due, e)
 	start := !h.running
@@ -63,7 +70,6 @@ func (h *healthChecker) add(c *Client, interval time.Duration) *hcEntry {
 // remove takes a closed Client out of the schedule.
 func (h *healthChecker) remove(e *hcEntry) {
 	h.mu.Lock()
-	e.removed = true
 	if e.index >= 0 {
 		heap.Remove(&h.due, e.index)
 	}
@@ -75,8 +81,9 @@ func (h *healthChecker) remove(e *hcEntry) {
 // its HealthCheckInterval changed.
 func (h *healthChecker) reschedule(e *hcEntry, interval time.Duration) {
 	h.mu.Lock()
+	e.interval = interval
 	if e.index >= 0 {
-		e.due = time.Now().Add(interval)
+		e.due = sinceEpoch() + interval
 		heap.Fix(&h.due, e.index)
 	}
 	h.mu.Unlock()
@@ -90,11 +97,16 @@ func (h *healthChecker) poke() {
 	}
 }
 
-// run checks Clients as they fall due, until none is left.
+// run checks Clients as they fall due, until none is left. A Client due
+// is scheduled for its next check (an interval on) before it is checked,
+// staying in the heap: one sift per check.
 func (h *healthChecker) run() {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
-	var batch []*hcEntry
+	var (
+		batch []*Client
+		round uint64
+	)
 	for {
 		h.mu.Lock()
 		if h.due.Len() == 0 {
@@ -102,8 +114,8 @@ func (h *healthChecker) run() {
 			h.mu.Unlock()
 			return
 		}
-		now := time.Now()
-		if wait := h.due[0].due.Sub(now); wait > 0 {
+		now := sinceEpoch()
+		if wait := h.due[0].due - now; wait > 0 {
 			h.mu.Unlock()
 			t.Reset(wait)
 			select {
@@ -112,19 +124,15 @@ func (h *healthChecker) run() {
 			}
 			continue
 		}
-		horizon := now.Add(checkQuantum)
-		for h.due.Len() > 0 && !h.due[0].due.After(horizon) {
-			batch = append(batch, heap.Pop(&h.due).(*hcEntry))
+		round++
+		for horizon := now + checkQuantum; h.due[0].due <= horizon && h.due[0].round != round; {
+			e := h.due[0]
+			batch = append(batch, e.c)
+			e.due, e.round = now+e.interval, round
+			heap.Fix(&h.due, 0)
 		}
 		h.mu.Unlock()
-		checkBatch(batch, now)
-		h.mu.Lock()
-		for _, e := range batch {
-			if !e.removed {
-				heap.Push(&h.due, e)
-			}
-		}
-		h.mu.Unlock()
+		checkBatch(batch, epoch.Add(now))
 		clear(batch)
 		batch = batch[:0]
 	}
@@ -132,17 +140,15 @@ func (h *healthChecker) run() {
 
 // checkBatch checks the Clients of batch, which are due, looking at all
 // their stale connections together (one system call per lookChunk
-// sockets), and sets when each is next due. Entries out of the heap are
-// touched by this goroutine only.
-func checkBatch(batch []*hcEntry, now time.Time) {
+// sockets).
+func checkBatch(batch []*Client, now time.Time) {
 	var (
 		pcs   []*pconn
 		conns []*Conn
 		ends  = make([]int, len(batch))
 	)
-	for i, e := range batch {
-		interval, stale := e.c.takeStale(now)
-		e.due = now.Add(interval)
+	for i, c := range batch {
+		_, stale := c.takeStale(now)
 		pcs = append(pcs, stale...)
 		ends[i] = len(pcs)
 	}
@@ -151,8 +157,8 @@ func checkBatch(batch []*hcEntry, now time.Time) {
 	}
 	why := lookAll(conns)
 	from := 0
-	for i, e := range batch {
-		e.c.finishCheck(pcs[from:ends[i]], why[from:ends[i]])
+	for i, c := range batch {
+		c.finishCheck(pcs[from:ends[i]], why[from:ends[i]])
 		from = ends[i]
 	}
 }
@@ -161,7 +167,7 @@ func checkBatch(batch []*hcEntry, now time.Time) {
 type dueHeap []*hcEntry
 
 func (q dueHeap) Len() int           { return len(q) }
-func (q dueHeap) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+func (q dueHeap) Less(i, j int) bool { return q[i].due < q[j].due }
 func (q dueHeap) Swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
 	q[i].index, q[j].index = i, j

@@ -55,6 +55,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "measurements of each kind; the median is reported")
 	idle := flag.Duration("idle", 3*time.Second, "how long to measure the CPU used by idle connections")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the idle windows of the fleare kind to this file")
+	flag.DurationVar(&healthInterval, "health", 0, "the pools' health-check interval (0: the default, 1s); an hour shows the idle cost without health checks")
 	flag.Parse()
 	if err := run(os.Stdout, *targets, *size, *rounds, *idle); err != nil {
 		log.Fatal(err)
@@ -71,8 +72,8 @@ func run(out io.Writer, targets, size, rounds int, idle time.Duration) error {
 	}
 	defer srv.Close()
 	conns := targets * size
-	fmt.Fprintf(out, "heap per idle connection: %d connections (%d targets x %d), server in a child process, %s %s/%s, GOMAXPROCS %d\n",
-		conns, targets, size, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "heap per idle connection: %d connections (%d targets x %d), server in a child process, %s %s/%s, GOMAXPROCS %d, health checks every %v (0: default)\n",
+		conns, targets, size, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), healthInterval)
 	fmt.Fprintf(out, "%-9s %14s %14s %14s %10s %14s\n", "kind", "heap B/conn", "stack B/conn", "total B/conn", "heap ratio", "idle CPU")
 	var base float64
 	for _, k := range []struct {
@@ -134,10 +135,12 @@ func measure(srv *childserver.Server, open opener, targets, size, rounds int, id
 }
 
 // cpuProfile, when set, names the file for a CPU profile of the first
-// idle window of the fleare kind.
+// idle window of the fleare kind; healthInterval is the pools'
+// HealthCheckInterval.
 var (
-	cpuProfile string
-	profiling  bool
+	cpuProfile     string
+	profiling      bool
+	healthInterval time.Duration
 )
 
 // idleCPU returns the CPU time (user and system) the process uses during
@@ -234,7 +237,7 @@ type pools []*fleare.Client
 func openPools(ctx context.Context, srv *childserver.Server, targets, size int) (io.Closer, error) {
 	var ps pools
 	for range targets {
-		c := fleare.NewClient(srv.Host, srv.Port, fleare.Options{PoolSize: size, CloseSpacing: -1})
+		c := fleare.NewClient(srv.Host, srv.Port, fleare.Options{PoolSize: size, CloseSpacing: -1, HealthCheckInterval: healthInterval})
 		ps = append(ps, c)
 		if err := c.Connect(ctx); err != nil {
 			ps.Close()
@@ -269,7 +272,7 @@ func openManaged(ctx context.Context, srv *childserver.Server, targets, size int
 	b.Reset()
 	runtime.GC() // the YAML and parse garbage is not the connections'
 	// fleartest needs no spacing between closes.
-	m, err := manager.New(manager.Options{CloseSpacing: -1})
+	m, err := manager.New(manager.Options{CloseSpacing: -1, HealthCheckInterval: healthInterval})
 	if err != nil {
 		return nil, err
 	}
