@@ -19,6 +19,12 @@
 //	                                 then each new event as it happens (a
 //	                                 reader that falls more than History
 //	                                 events behind misses the oldest)
+//	POST /v1/targets/NAME/pause[?timeout=D]
+//	POST /v1/targets/NAME/resume
+//	POST /v1/targets/NAME/reconnect[?timeout=D]
+//	                                 the operator controls (see control.go
+//	                                 and manager.Manager.Pause): a
+//	                                 ControlReply; 404 for an unknown target
 //
 // The configuration sent to apply and diff is parsed by the server under
 // the name F, an absolute path, so errors carry the user's file name and a

@@ -118,6 +118,7 @@ func NewServer(m *manager.Manager, o Options) *Server {
 	s.mux.HandleFunc("POST /v1/apply", s.apply)
 	s.mux.HandleFunc("POST /v1/diff", s.diff)
 	s.mux.HandleFunc("GET /v1/events", s.events)
+	s.controlRoutes()
 	return s
 }
 

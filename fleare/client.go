@@ -65,6 +65,8 @@ type Client struct {
 	hc        *hcEntry           // the Client's place in the health checker, from Connect
 
 	wake chan struct{} // capacity 1: pokes the maintainer
+
+	ctl control // Pause, Resume, Reconnect (control.go); guarded by mu but for ctl.paused
 }
 
 // NewClient returns a Client for the server at host:port. It does not dial:
@@ -253,6 +255,7 @@ func (c *Client) beginCloseLocked() []*pconn {
 	c.signalChangedLocked() // wakes Connect
 	c.transitionLocked(StateDisconnecting)
 	c.failWaitersLocked(ErrClosed)
+	c.releaseHeldLocked()
 	if c.pipelined {
 		return c.retireSharedLocked(0, reasonShutdown)
 	}
@@ -269,7 +272,7 @@ func (c *Client) beginCloseLocked() []*pconn {
 func (c *Client) drain(ctx context.Context) int {
 	for {
 		c.mu.Lock()
-		if c.open == 0 {
+		if c.open+c.retiredLocked() == 0 {
 			c.mu.Unlock()
 			return 0
 		}
@@ -286,6 +289,7 @@ func (c *Client) drain(ctx context.Context) int {
 			busy = append(busy, pc)
 			c.removeLocked(pc, reasonForced, nil)
 		}
+		busy = append(busy, c.takeRetiredLocked()...)
 		c.unlock()
 		for _, pc := range busy {
 			pc.conn.kill()
@@ -357,8 +361,10 @@ func (c *Client) shrinkIdleLocked() []*pconn {
 
 // Update applies new options in place, without touching open connections:
 // PoolSize (as Resize), MaxQueue, ConnectTimeout, RequestTimeout,
-// MaxRetries, RetryInterval, HealthCheckInterval, OnEvent, new
-// PasswordFunc or Dialer functions (used by the next dials), and Pipeline
+// MaxRetries, RetryInterval, HealthCheckInterval, MaxLifetime and
+// LifetimeJitter (connections already open are judged by the new values),
+// OnEvent, new PasswordFunc, Dialer or AfterConnect functions (used by the
+// next dials), and Pipeline
 // while it stays above 1. A change of Username or Password, adding or
 // removing PasswordFunc or Dialer, or turning pipelining on or off, needs
 // new connections: Update then changes nothing and returns an error
@@ -437,6 +443,10 @@ func (c *Client) Exec(ctx context.Context, command string, args ...string) (Repl
 	}
 	now := time.Now()
 	deadline := requestDeadline(ctx, now, time.Duration(c.reqTimeout.Load()))
+	if err := c.holdIfPaused(ctx, deadline); err != nil {
+		c.countFailure(err)
+		return Reply{}, err
+	}
 	pc, err := c.acquire(ctx, deadline)
 	if err != nil {
 		c.countFailure(err)

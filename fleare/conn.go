@@ -107,7 +107,13 @@ func dial(ctx context.Context, host string, port int, o *Options) (*Conn, error)
 	delay := authRetryDelay
 	for attempt := 0; ; attempt++ {
 		c, err := dialGated(ctx, addr, keys, addrs, o)
-		if err == nil || attempt == authRetries || !cutShort(err) {
+		if err == nil {
+			if err := afterConnect(ctx, c, o); err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+		if attempt == authRetries || !cutShort(err) {
 			return c, err
 		}
 		t := time.NewTimer(delay)

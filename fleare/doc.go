@@ -113,6 +113,17 @@
 // again without running it twice. No error, event or String output contains
 // the password.
 //
+// # Pause, reconnect and lifetimes
+//
+// Pause holds new requests (each within its own deadline and MaxQueue)
+// until Resume, and returns once none is in flight: a planned restart of
+// the server then costs callers a wait instead of errors. Reconnect
+// replaces every connection, and Options.MaxLifetime (with
+// LifetimeJitter) each connection that has lived long enough: one at a
+// time, make-before-break, from the pool's one background goroutine, so
+// that dials and closes still pass the server's gate one after another.
+// Options.AfterConnect prepares each new connection before it serves.
+//
 // # Events
 //
 // Options.OnEvent receives client-level events named as in the official

@@ -16,6 +16,9 @@ import (
 // so it wakes at most about 1/checkQuantum times a second. A check looks
 // only at connections idle for a whole interval (neither used nor checked
 // in it): a connection in use shows a dead server by failing its request.
+// It also wakes the Client's maintainer when a connection is due for
+// replacement (MaxLifetime, Reconnect), which the maintainer does not time
+// itself.
 //
 // The checker goroutine starts with the first Client and returns when the
 // last one is closed.
@@ -206,6 +209,9 @@ func (c *Client) takeStale(now time.Time) (time.Duration, []*pconn) {
 	interval := c.opts.HealthCheckInterval
 	if c.closing {
 		return interval, nil
+	}
+	if pc, _ := c.pickStaleLocked(false); pc != nil {
+		c.wakeLocked() // past its lifetime, or older than Reconnect: the maintainer replaces it
 	}
 	cutoff := now.Add(-interval)
 	var stale []*pconn

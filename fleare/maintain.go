@@ -23,6 +23,9 @@ func (c *Client) maintain(ctx context.Context) {
 			}
 			continue
 		}
+		if c.replaceStale(ctx) {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 		case <-c.wake:
@@ -104,7 +107,7 @@ func (c *Client) dialFailedLocked(err error, o *Options) time.Duration {
 // addLocked puts a new connection in the pool, handing it to the first
 // waiter if there is one.
 func (c *Client) addLocked(conn *Conn) {
-	pc := &pconn{conn: conn, lastUsed: time.Now()}
+	pc := &pconn{conn: conn, lastUsed: time.Now(), age: c.ageLocked()}
 	c.all[pc] = struct{}{}
 	c.open++
 	if c.replacing > 0 {

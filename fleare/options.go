@@ -70,6 +70,26 @@ type Options struct {
 	// waiting for a request to fail. Default 1s.
 	HealthCheckInterval time.Duration
 
+	// MaxLifetime, when positive, is how long a connection lives: once it
+	// is older than MaxLifetime plus its share of LifetimeJitter, it is
+	// replaced, make-before-break and one connection at a time through the
+	// server's gate (see Reconnect), so that a server name moved to
+	// another address is followed and connections opened together are
+	// not replaced together. The age is checked every HealthCheckInterval.
+	// Default 0: connections live until they break.
+	MaxLifetime time.Duration
+	// LifetimeJitter spreads lifetimes: each connection gets a random
+	// extra in [0, LifetimeJitter). Default 0: none.
+	LifetimeJitter time.Duration
+	// AfterConnect, when set, runs on each new connection after
+	// authentication and before it serves any request, bounded by
+	// ConnectTimeout (for Dial too). Its error closes the connection,
+	// through the server's gate, and fails the dial (a *ConnError with Op
+	// "after connect"; the pool counts a failed dial and retries with
+	// backoff). It may send requests on the Conn, but must not keep it.
+	// Default nil.
+	AfterConnect func(ctx context.Context, c *Conn) error
+
 	// Pipeline, when above 1, turns pipelining on: up to Pipeline requests
 	// share one connection at a time, written in batches while earlier
 	// ones await their replies, which the server sends in order. Requests
@@ -120,9 +140,10 @@ func (o Options) String() string {
 	if o.Password != "" {
 		pw = "<secret>"
 	}
-	return fmt.Sprintf("{PoolSize:%d MaxQueue:%d Username:%q Password:%q PasswordFunc:%t ConnectTimeout:%v RequestTimeout:%v MaxRetries:%d RetryInterval:%v HealthCheckInterval:%v Pipeline:%d CloseSpacing:%v AllowUnsafeCommands:%t}",
+	return fmt.Sprintf("{PoolSize:%d MaxQueue:%d Username:%q Password:%q PasswordFunc:%t ConnectTimeout:%v RequestTimeout:%v MaxRetries:%d RetryInterval:%v HealthCheckInterval:%v MaxLifetime:%v LifetimeJitter:%v AfterConnect:%t Pipeline:%d CloseSpacing:%v AllowUnsafeCommands:%t}",
 		o.PoolSize, o.MaxQueue, o.Username, pw, o.PasswordFunc != nil, o.ConnectTimeout, o.RequestTimeout,
-		o.MaxRetries, o.RetryInterval, o.HealthCheckInterval, o.Pipeline, o.CloseSpacing, o.AllowUnsafeCommands)
+		o.MaxRetries, o.RetryInterval, o.HealthCheckInterval, o.MaxLifetime, o.LifetimeJitter, o.AfterConnect != nil,
+		o.Pipeline, o.CloseSpacing, o.AllowUnsafeCommands)
 }
 
 // GoString masks the password for %#v too.
@@ -184,6 +205,7 @@ func (o Options) validate() error {
 	}{
 		{"ConnectTimeout", o.ConnectTimeout}, {"RequestTimeout", o.RequestTimeout},
 		{"RetryInterval", o.RetryInterval}, {"HealthCheckInterval", o.HealthCheckInterval},
+		{"MaxLifetime", o.MaxLifetime}, {"LifetimeJitter", o.LifetimeJitter},
 	} {
 		if d.v < 0 {
 			bad(d.name, d.v, "a positive duration (0 for the default)")

@@ -18,6 +18,8 @@ type pconn struct {
 	removed  bool      // no longer counted in the pool
 	inflight int       // pipelined: requests lent this connection
 	retiring bool      // pipelined: takes no new request; closed by its last one
+
+	age connAge // for MaxLifetime and Reconnect (control.go)
 }
 
 // handoff is what a waiter receives: a connection, or the error that ends
@@ -174,6 +176,8 @@ const (
 	reasonShutdown                    // Close
 	reasonForced                      // Close's context ended with a request in flight
 	reasonStray                       // data no request asked for
+	reasonLifetime                    // older than MaxLifetime (control.go)
+	reasonReconn                      // replaced by Reconnect (control.go)
 	numReasons
 )
 

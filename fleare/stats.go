@@ -68,6 +68,23 @@ type Stats struct {
 	ClosedForced   uint64 // closed by Close with a request in flight
 	ClosedStray    uint64 // holding data no request asked for (a stray reply)
 
+	// ClosedLifetime counts connections replaced for being older than
+	// Options.MaxLifetime, and ClosedReconnect those replaced by
+	// Reconnect.
+	ClosedLifetime  uint64
+	ClosedReconnect uint64
+
+	// Paused reports a Pause not yet ended by Resume. Held is the number of
+	// requests it holds now; Holds counts the requests it held, and
+	// HoldTime their total wait.
+	Paused   bool
+	Held     int
+	Holds    uint64
+	HoldTime time.Duration
+	// Stale is the number of connections due for replacement: older than
+	// MaxLifetime or than the last Reconnect.
+	Stale int
+
 	// Abandoned counts requests canceled after they were sent: their
 	// connections stayed up, and their replies were read and discarded.
 	Abandoned uint64
@@ -117,6 +134,7 @@ func (c *Client) Stats() Stats {
 		s.Idle, s.InFlight = c.idleSharedLocked()
 		s.InUse = c.open - s.Idle
 	}
+	c.controlStatsLocked(&s)
 	if c.lastErr != nil {
 		s.LastError = c.lastErr.Error()
 	}

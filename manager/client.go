@@ -87,7 +87,7 @@ func call[T any](c *Client, ctx context.Context, f func(*fleare.Client) (T, erro
 		}
 	}
 	if obs != nil {
-		obs(c.name, time.Since(start), err)
+		obs(ctx, c.name, time.Since(start), err)
 	}
 	if err != nil {
 		return v, fmt.Errorf("manager: target %q: %w", c.name, err)

@@ -212,6 +212,7 @@ func (m *Manager) replace(ctx context.Context, a reconcile.Action) error {
 	// The pool is made under mu so that its filler cannot switch before
 	// t.pending is set.
 	r.pool = m.newPool(a.Desired, func(p *pool) { m.switchTo(t, r) })
+	t.pauseNewPoolLocked(r.pool)
 	m.mu.Unlock()
 	if stale != nil {
 		m.retireLater(stale.pool, "superseded")

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/fleare-manager/fleare-manager/fleare"
 )
 
 // Defaults for zero Options fields.
@@ -49,8 +51,10 @@ type Options struct {
 	// Dialer opens TCP connections for every pool. Default: the fleare
 	// client's dialer. Tests use it to inject faults.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
-	// HealthCheckInterval is passed to every pool (see
-	// fleare.Options.HealthCheckInterval). Default: the fleare default.
+	// HealthCheckInterval, when set, overrides every target's
+	// pool.health_check_interval (see fleare.Options.HealthCheckInterval):
+	// for tests and embedders that want one interval everywhere. Default 0:
+	// each target's own.
 	HealthCheckInterval time.Duration
 	// CloseSpacing is passed to every pool (see fleare.Options.CloseSpacing):
 	// the pause after each close on a server's gate. Default: the fleare
@@ -58,9 +62,17 @@ type Options struct {
 	// as fleartest in benchmarks).
 	CloseSpacing time.Duration
 	// RequestObserver, when set, is called after every request made
-	// through a manager Client, with the target, the time it took and its
-	// error. It must be fast and must not block. Default nil.
-	RequestObserver func(target string, took time.Duration, err error)
+	// through a manager Client, with the caller's context (so that a
+	// tracer can record a span under the caller's: the request started
+	// took before the call), the target, the time it took and its error.
+	// It runs on the caller's goroutine, so it must be fast and must not
+	// block. Default nil.
+	RequestObserver func(ctx context.Context, target string, took time.Duration, err error)
+	// AfterConnect, when set, runs on each new connection of every pool,
+	// after authentication and before it serves (see
+	// fleare.Options.AfterConnect), with the target's name. Its error
+	// closes the connection and counts as a failed dial. Default nil.
+	AfterConnect func(ctx context.Context, target string, c *fleare.Conn) error
 }
 
 func (o Options) withDefaults() (Options, error) {

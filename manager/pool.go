@@ -20,6 +20,9 @@ type target struct {
 	active  atomic.Pointer[pool] // the pool that serves calls
 	removed atomic.Bool          // set once, when the target leaves the configuration
 
+	paused bool       // Pause: pools built for it start paused (control.go)
+	ctl    sync.Mutex // serialises Pause and Resume of this target; not mu
+
 	spec       spec.Target  // the desired spec: active's, or pending's while a replace is under way
 	pending    *replacement // a replace waiting for its new pool to fill; nil if none
 	lastChange time.Time    // when spec last changed
@@ -68,19 +71,28 @@ func (m *Manager) newPool(t spec.Target, onReady func(*pool)) *pool {
 }
 
 // poolOptions returns the options of a pool for t: the target's own
-// (spec.Target.PoolOptions), and the manager's dialer, health checks and
-// event relay to p.
+// (spec.Target.PoolOptions), and the manager's dialer, health check override,
+// after-connect hook and event relay to p.
 func (m *Manager) poolOptions(t spec.Target, p *pool) fleare.Options {
 	o := t.PoolOptions()
-	o.HealthCheckInterval = m.opts.HealthCheckInterval
+	if m.opts.HealthCheckInterval > 0 {
+		o.HealthCheckInterval = m.opts.HealthCheckInterval
+	}
 	o.CloseSpacing = m.opts.CloseSpacing
 	o.Dialer = m.opts.Dialer
+	if hook := m.opts.AfterConnect; hook != nil {
+		name := t.Name
+		o.AfterConnect = func(ctx context.Context, c *fleare.Conn) error { return hook(ctx, name, c) }
+	}
 	o.OnEvent = func(e fleare.Event) { m.poolEvent(p, e) }
 	return o
 }
 
 // poolEvent relays an event of p to the stream and wakes whoever waits on p.
 func (m *Manager) poolEvent(p *pool, e fleare.Event) {
+	if controlEvent(e) {
+		return // announced per target by Pause and Resume
+	}
 	m.emit(poolEvent(p.target, m.gen.Load(), e))
 	if e.Type == fleare.EventError {
 		p.failOnce.Do(func() { close(p.failed) })

@@ -24,6 +24,8 @@ func setEvery(t *testing.T, s *fleare.Stats) {
 			*p = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		case *time.Duration:
 			*p = 1500 * time.Millisecond
+		case *bool:
+			*p = true
 		default:
 			if !f.CanInt() && !f.CanUint() {
 				t.Fatalf("fleare.Stats.%s: this test cannot set a %T; teach it", v.Type().Field(i).Name, p)
@@ -53,7 +55,8 @@ func TestTargetStatusJSON(t *testing.T) {
 	}
 	for _, k := range []string{"name", "endpoint", "state", "desired", "open", "idle", "in_use", "in_flight", "waiting", "requests",
 		"errors", "server_errors", "dials", "dial_failures", "replaced", "last_error", "last_error_time", "last_change", "pending",
-		"wait_time", "queue_full", "closed_broken", "closed_forced"} {
+		"wait_time", "queue_full", "closed_broken", "closed_forced", "closed_lifetime", "closed_reconnect",
+		"paused", "held", "holds", "hold_time", "stale"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("status JSON lacks %q: %s", k, data)
 		}

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func BenchmarkObserve(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				lat.Observe("cache-primary", 250*time.Microsecond, nil)
+				lat.Observe(context.Background(), "cache-primary", 250*time.Microsecond, nil)
 			}
 		})
 	})

@@ -47,9 +47,13 @@ var (
 	descWaits     = desc("pool_waits_total", "Calls to the target that had to wait for a connection of its serving pool.", "target")
 	descInFlight  = desc("pool_in_flight_requests", "Requests holding a connection of the target's serving pool (with pipelining, those on the wire).", "target")
 	descAbandoned = desc("pool_abandoned_requests_total", "Requests to the target canceled after they were sent: their connections stayed up, their replies were read and discarded.", "target")
-	descClosed    = desc("pool_connections_closed_total", "Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for); a reason for each Closed counter of the pool's statistics.", "target", "reason")
+	descClosed    = desc("pool_connections_closed_total", "Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for), lifetime (older than pool.max_lifetime, replaced), reconnect (replaced by a reconnect); a reason for each Closed counter of the pool's statistics.", "target", "reason")
 	descTarget    = desc("target_info", "The endpoint (host:port) of the target's serving pool; always 1.", "target", "endpoint")
 	descBuild     = desc("build_info", "The fleare-manager version, VCS revision and Go version of this program; always 1.", "version", "revision", "goversion")
+
+	// Operator controls.
+	descPaused = desc("target_paused", "Whether the target is paused (flearectl pause): 1 or 0.", "target")
+	descHeld   = desc("pool_held_requests", "Calls to the target held by a pause, waiting for resume.", "target")
 )
 
 var statusDescs = []*prometheus.Desc{
@@ -57,6 +61,7 @@ var statusDescs = []*prometheus.Desc{
 	descConnected, descDesired, descOpen, descIdle, descInUse, descWaiting,
 	descRequests, descErrors, descSrvErrors, descDials, descDialFails, descReplaced,
 	descWaitTime, descQueueFull, descWaits, descInFlight, descAbandoned, descClosed, descTarget, descBuild,
+	descPaused, descHeld,
 }
 
 // closeReason is a counter of fleare.Stats that counts closed connections,
@@ -161,6 +166,12 @@ func collectTarget(ch chan<- prometheus.Metric, t manager.TargetStatus,
 	counter(descWaits, t.Waits, t.Name)
 	gauge(descInFlight, float64(t.InFlight), t.Name)
 	counter(descAbandoned, t.Abandoned, t.Name)
+	paused := 0.0
+	if t.Paused {
+		paused = 1
+	}
+	gauge(descPaused, paused, t.Name)
+	gauge(descHeld, float64(t.Held), t.Name)
 	stats := reflect.ValueOf(&t.Stats).Elem()
 	for _, c := range closeReasons {
 		counter(descClosed, stats.Field(c.index).Uint(), t.Name, c.reason)

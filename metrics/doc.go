@@ -52,7 +52,9 @@
 //	fleare_manager_pool_queue_full_total                        counter    target  calls refused at once: the queue of waiting callers was full
 //	fleare_manager_pool_in_flight_requests                      gauge      target  requests holding a connection (pipelined ones included)
 //	fleare_manager_pool_abandoned_requests_total                counter    target  requests canceled after they were sent (their replies discarded)
-//	fleare_manager_pool_connections_closed_total                counter    target, reason  connections closed: broken, timeout, canceled, resize, shutdown, forced, stray (one reason per Closed counter of fleare.Stats)
+//	fleare_manager_pool_connections_closed_total                counter    target, reason  connections closed: broken, timeout, canceled, resize, shutdown, forced, stray, lifetime, reconnect (one reason per Closed counter of fleare.Stats)
+//	fleare_manager_target_paused                                gauge      target  1 while the target is paused (flearectl pause), else 0
+//	fleare_manager_pool_held_requests                           gauge      target  calls held by a pause, waiting for resume
 //	fleare_manager_target_info                                  gauge      target, endpoint  always 1: the serving pool's host:port
 //	fleare_manager_build_info                                   gauge      version, revision, goversion  always 1: this program's fleare-manager version, VCS revision, Go version
 //	fleare_manager_request_duration_seconds                     histogram  target  time taken by requests through a manager Client, wait for a connection included

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -64,7 +65,7 @@ func New(o Options) *Metrics {
 // (manager.ErrUnknownTarget, manager.ErrTargetRemoved) are not recorded, so
 // that a mistyped name cannot add a series. Once a target has been seen,
 // Observe takes no lock and allocates nothing.
-func (m *Metrics) Observe(target string, took time.Duration, err error) {
+func (m *Metrics) Observe(_ context.Context, target string, took time.Duration, err error) {
 	if err != nil && (errors.Is(err, manager.ErrUnknownTarget) || errors.Is(err, manager.ErrTargetRemoved)) {
 		return
 	}

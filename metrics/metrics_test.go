@@ -65,7 +65,7 @@ func testCtx(t testing.TB) context.Context {
 func setup(t *testing.T, lat *metrics.Metrics) (*fleartest.Server, *manager.Manager) {
 	t.Helper()
 	srv := fleartest.NewServer(t, fleartest.Options{Users: map[string]string{testUser: testPass}})
-	var obs func(string, time.Duration, error)
+	var obs func(context.Context, string, time.Duration, error)
 	if lat != nil {
 		obs = lat.Observe
 	}
@@ -319,7 +319,7 @@ fleare_manager_events_dropped_total 11
 
 func TestMetricNamesLint(t *testing.T) {
 	lat := metrics.New(metrics.Options{})
-	lat.Observe("a", time.Millisecond, nil)
+	lat.Observe(context.Background(), "a", time.Millisecond, nil)
 	src := &fakeSource{st: manager.Status{
 		LastReload: &manager.Reload{Time: time.Now(), Result: manager.ReloadApplied},
 		Targets:    []manager.TargetStatus{{Name: "a", Stats: fleare.Stats{State: fleare.StateConnected}}},
@@ -456,20 +456,26 @@ func TestPoolWaitsAndCloses(t *testing.T) {
 		Addr: "10.0.0.5:9219", State: fleare.StateConnected, WaitTime: 1500 * time.Millisecond, QueueFull: 7, Waits: 9,
 		InFlight: 10, Abandoned: 11,
 		ClosedBroken: 1, ClosedTimeout: 2, ClosedCanceled: 3, ClosedResize: 4, ClosedShutdown: 5, ClosedForced: 6, ClosedStray: 8,
+		ClosedLifetime: 12, ClosedReconnect: 13, Paused: true, Held: 14,
 	}}}}}
 	const want = `
 # HELP fleare_manager_pool_abandoned_requests_total Requests to the target canceled after they were sent: their connections stayed up, their replies were read and discarded.
 # TYPE fleare_manager_pool_abandoned_requests_total counter
 fleare_manager_pool_abandoned_requests_total{target="a"} 11
-# HELP fleare_manager_pool_connections_closed_total Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for); a reason for each Closed counter of the pool's statistics.
+# HELP fleare_manager_pool_connections_closed_total Connections of the target's serving pool closed, by reason: broken (I/O or protocol error, or the peer went away), timeout and canceled (mid-request), resize (the pool shrank), shutdown (closed by Close), forced (closed by Close with a request in flight), stray (holding a reply no request asked for), lifetime (older than pool.max_lifetime, replaced), reconnect (replaced by a reconnect); a reason for each Closed counter of the pool's statistics.
 # TYPE fleare_manager_pool_connections_closed_total counter
 fleare_manager_pool_connections_closed_total{reason="broken",target="a"} 1
 fleare_manager_pool_connections_closed_total{reason="canceled",target="a"} 3
 fleare_manager_pool_connections_closed_total{reason="forced",target="a"} 6
+fleare_manager_pool_connections_closed_total{reason="lifetime",target="a"} 12
+fleare_manager_pool_connections_closed_total{reason="reconnect",target="a"} 13
 fleare_manager_pool_connections_closed_total{reason="resize",target="a"} 4
 fleare_manager_pool_connections_closed_total{reason="shutdown",target="a"} 5
 fleare_manager_pool_connections_closed_total{reason="stray",target="a"} 8
 fleare_manager_pool_connections_closed_total{reason="timeout",target="a"} 2
+# HELP fleare_manager_pool_held_requests Calls to the target held by a pause, waiting for resume.
+# TYPE fleare_manager_pool_held_requests gauge
+fleare_manager_pool_held_requests{target="a"} 14
 # HELP fleare_manager_pool_in_flight_requests Requests holding a connection of the target's serving pool (with pipelining, those on the wire).
 # TYPE fleare_manager_pool_in_flight_requests gauge
 fleare_manager_pool_in_flight_requests{target="a"} 10
@@ -485,6 +491,9 @@ fleare_manager_pool_waits_total{target="a"} 9
 # HELP fleare_manager_target_connected Whether the target's serving pool is connected (at least one connection open): 1 or 0.
 # TYPE fleare_manager_target_connected gauge
 fleare_manager_target_connected{target="a"} 1
+# HELP fleare_manager_target_paused Whether the target is paused (flearectl pause): 1 or 0.
+# TYPE fleare_manager_target_paused gauge
+fleare_manager_target_paused{target="a"} 1
 # HELP fleare_manager_target_info The endpoint (host:port) of the target's serving pool; always 1.
 # TYPE fleare_manager_target_info gauge
 fleare_manager_target_info{endpoint="10.0.0.5:9219",target="a"} 1
@@ -492,7 +501,7 @@ fleare_manager_target_info{endpoint="10.0.0.5:9219",target="a"} 1
 	names := []string{"fleare_manager_pool_abandoned_requests_total", "fleare_manager_pool_connections_closed_total",
 		"fleare_manager_pool_in_flight_requests", "fleare_manager_pool_queue_full_total",
 		"fleare_manager_pool_wait_seconds_total", "fleare_manager_pool_waits_total", "fleare_manager_target_connected",
-		"fleare_manager_target_info"}
+		"fleare_manager_target_info", "fleare_manager_pool_held_requests", "fleare_manager_target_paused"}
 	if err := testutil.CollectAndCompare(metrics.NewCollector(src, nil), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +572,7 @@ func TestEveryMetricDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	lat := metrics.New(metrics.Options{})
-	lat.Observe("a", time.Millisecond, nil)
+	lat.Observe(context.Background(), "a", time.Millisecond, nil)
 	src := &fakeSource{st: manager.Status{
 		LastReload:  &manager.Reload{Time: time.Now(), Result: manager.ReloadApplied},
 		LastSuccess: time.Now(),

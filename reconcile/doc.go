@@ -25,7 +25,9 @@
 //
 //	host, port, username, password, password_file,
 //	pool.pipeline                                   replace (make-before-break)
-//	pool.max_queue, timeouts.*, retry.*             update, in place
+//	pool.max_queue, timeouts.*, retry.*,
+//	pool.health_check_interval, pool.max_lifetime,
+//	pool.lifetime_jitter                            update, in place
 //	pool.size                                       resize, in place
 //
 // A target takes the largest effect among its changed fields: any binding

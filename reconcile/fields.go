@@ -41,6 +41,11 @@ var effects = map[string]effect{
 	"timeouts.drain":    inPlaceEffect,
 	"retry.max_retries": inPlaceEffect,
 	"retry.interval":    inPlaceEffect,
+
+	// Pool maintenance: the maintainer reads them at its next round.
+	"pool.health_check_interval": inPlaceEffect,
+	"pool.max_lifetime":          inPlaceEffect,
+	"pool.lifetime_jitter":       inPlaceEffect,
 }
 
 // field is one key of spec.Target with the effect of its change.

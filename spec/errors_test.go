@@ -114,7 +114,7 @@ var errorCases = []struct {
 	{name: "retryInterval", src: head + "    retryInterval: 1s\n",
 		want: []wantErr{{5, 5, "a", "retryInterval", `did you mean "interval" under "retry"?`}}},
 	{name: "maxQueueSize in pool", src: head + "    pool: {maxQueueSize: 5}\n",
-		want: []wantErr{{5, 12, "a", "pool.maxQueueSize", `unknown key; did you mean "max_queue"? (allowed: size, max_queue, pipeline)`}}},
+		want: []wantErr{{5, 12, "a", "pool.maxQueueSize", `unknown key; did you mean "max_queue"? (allowed: size, max_queue, pipeline, health_check_interval, max_lifetime, lifetime_jitter)`}}},
 	{name: "user", src: head + "    user: root\n",
 		want: []wantErr{{5, 5, "a", "user", `did you mean "username"?`}}},
 	{name: "pass", src: head + "    pass: x\n",

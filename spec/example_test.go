@@ -86,6 +86,9 @@ func ExampleMarshal() {
 	//       size: 10
 	//       max_queue: 1024
 	//       pipeline: 0
+	//       health_check_interval: 1s
+	//       max_lifetime: 0s
+	//       lifetime_jitter: 0s
 	//     timeouts:
 	//       connect: 30s
 	//       request: 30s

@@ -34,6 +34,9 @@ const (
 	slotDrain
 	slotMaxRetries
 	slotInterval
+	slotHealthCheck
+	slotMaxLifetime
+	slotLifetimeJitter
 	numSlots
 )
 
@@ -78,6 +81,14 @@ var targetFields = []field{
 			hint: "; 0 means callers never wait", ref: func(t *Target) any { return &t.Pool.MaxQueue }},
 		{key: "pipeline", kind: kindInt, slot: slotPipeline, min: 0, max: MaxPipeline, def: DefaultPipeline,
 			hint: "; 0 or 1 sends one request at a time", ref: func(t *Target) any { return &t.Pool.Pipeline }},
+		// Pool maintenance: how often idle connections are checked, and
+		// how long a connection lives before it is replaced.
+		{key: "health_check_interval", kind: kindDuration, slot: slotHealthCheck, min: 1, def: int64(DefaultHealthCheckInterval),
+			ref: func(t *Target) any { return &t.Pool.HealthCheckInterval }},
+		{key: "max_lifetime", kind: kindDuration, slot: slotMaxLifetime, min: 0, def: 0,
+			hint: "; 0 means connections live until they break", ref: func(t *Target) any { return &t.Pool.MaxLifetime }},
+		{key: "lifetime_jitter", kind: kindDuration, slot: slotLifetimeJitter, min: 0, def: 0,
+			ref: func(t *Target) any { return &t.Pool.LifetimeJitter }},
 	}},
 	{key: "timeouts", kind: kindMap, children: []field{
 		{key: "connect", kind: kindDuration, slot: slotConnect, min: 1, def: int64(DefaultConnectTimeout),
@@ -142,6 +153,16 @@ var aliases = map[string]string{
 	"address":        "host",
 	"addr":           "host",
 	"server":         "host",
+
+	// Pool maintenance, with pgxpool's names.
+	"healthcheckinterval":   "pool.health_check_interval",
+	"healthcheckperiod":     "pool.health_check_interval",
+	"healthcheck":           "pool.health_check_interval",
+	"maxlifetime":           "pool.max_lifetime",
+	"maxconnlifetime":       "pool.max_lifetime",
+	"lifetime":              "pool.max_lifetime",
+	"lifetimejitter":        "pool.lifetime_jitter",
+	"maxconnlifetimejitter": "pool.lifetime_jitter",
 }
 
 // normKey lower-cases k and drops '_' and '-', so that poolSize, pool_size

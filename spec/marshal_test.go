@@ -47,6 +47,9 @@ targets:
       size: 10
       max_queue: 0
       pipeline: 0
+      health_check_interval: 1s
+      max_lifetime: 0s
+      lifetime_jitter: 0s
     timeouts:
       connect: 30s
       request: 1.5s

@@ -12,7 +12,7 @@ import "github.com/fleare-manager/fleare-manager/fleare"
 // Three keys do not reach the options: host and port are the pool's address
 // (fleare.NewClient(t.Host, t.Port, ...)), and timeouts.drain bounds how long
 // the manager lets a retired pool drain. The caller adds what does not come
-// from the configuration: OnEvent, Dialer and HealthCheckInterval.
+// from the configuration: OnEvent, Dialer and AfterConnect.
 //
 // A Target's zero counts are values (pool.max_queue 0: callers never wait;
 // retry.max_retries 0: no retry) where fleare reads a zero as "the default":
@@ -30,6 +30,9 @@ func (t Target) PoolOptions() fleare.Options {
 		MaxRetries:     noneIfZero(t.Retry.MaxRetries),
 		RetryInterval:  t.Retry.Interval,
 	}
+	o.HealthCheckInterval = t.Pool.HealthCheckInterval
+	o.MaxLifetime = t.Pool.MaxLifetime
+	o.LifetimeJitter = t.Pool.LifetimeJitter
 	if t.PasswordFile != "" {
 		o.PasswordFunc = func() (string, error) {
 			s, err := t.ResolvePassword()

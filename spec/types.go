@@ -25,6 +25,8 @@ const (
 	DefaultDrainTimeout   = 10 * time.Second
 	DefaultMaxRetries     = fleare.DefaultMaxRetries
 	DefaultRetryInterval  = fleare.DefaultRetryInterval
+
+	DefaultHealthCheckInterval = fleare.DefaultHealthCheckInterval
 )
 
 // Bounds enforced by validation. Values outside them are rejected, never clamped.
@@ -117,6 +119,19 @@ type Pool struct {
 	// raises throughput when callers outnumber connections. 0-1024; 0 or 1
 	// means one request at a time. Default 0.
 	Pipeline int
+
+	// HealthCheckInterval is how often idle connections are checked for a
+	// server that hung up (and, with MaxLifetime, for their age); positive.
+	// Default 1s.
+	HealthCheckInterval time.Duration
+	// MaxLifetime, when positive, is how long a connection lives before it
+	// is replaced, one at a time and make-before-break. Default 0: until
+	// it breaks.
+	MaxLifetime time.Duration
+	// LifetimeJitter adds a random [0, LifetimeJitter) to each
+	// connection's lifetime, so that connections opened together are not
+	// replaced together; ignored while MaxLifetime is 0. Default 0.
+	LifetimeJitter time.Duration
 }
 
 // Timeouts bound the phases of a connection's life.

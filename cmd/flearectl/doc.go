@@ -10,13 +10,16 @@ Flearectl runs fleare-manager and drives it.
 	flearectl status [NAME...] [-o table|json|yaml] [--watch] [--check]
 	flearectl wait [NAME...] --for=connected|ready [--timeout 30s]
 	flearectl events [--follow] [-o json]
+	flearectl pause NAME... [--timeout 30s]      # hold new requests (server restart)
+	flearectl resume NAME...                     # let them go on
+	flearectl reconnect NAME... [--timeout 30s]  # replace every connection, gracefully
 	flearectl config                   # the configuration in force, passwords masked
 	flearectl validate FILE|DIR...     # offline: every problem as file:line:col
 	flearectl check -f FILE            # offline: dial, auth, PING, STATUS each target
 	flearectl version
 	flearectl completion bash|zsh|fish|powershell
 
-apply, diff, status, wait, events and config reach a running serve through its
+apply, diff, status, wait, events, config, pause, resume and reconnect reach a running serve through its
 admin API: the unix socket $XDG_RUNTIME_DIR/fleare-manager.sock by default
 (--socket), or a loopback TCP address with a bearer token (--admin-addr,
 --token-file or $FLEARECTL_TOKEN).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "flearectl",
 		Short: "Run and drive fleare-manager, the declarative connection manager for Fleare",
 		Long: `flearectl runs fleare-manager (serve), drives a running one through its admin API
-(apply, diff, status, events, config), checks configuration files offline
+(apply, diff, status, wait, events, config; pause, resume and reconnect a
+target), checks configuration files offline
 (validate, check), and shows it all working with in-process servers (demo).
 
 Exit codes: 0 success; 1 the answer is no (a target failed, a file is
@@ -63,6 +65,9 @@ manager unreachable, an API error).`,
 		newDemoCmd(stdout),
 		newVersionCmd(stdout),
 		newWaitCmd(stdout),
+		newPauseCmd(stdout),
+		newResumeCmd(stdout),
+		newReconnectCmd(stdout),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -81,8 +86,8 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		if cmd.HasSubCommands() {
 			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+			if s := suggestCommand(cmd, args[0]); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			return usagef("%s", msg)
 		}
@@ -92,6 +97,21 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usagef("%s takes no arguments (got %q)", cmd.CommandPath(), args[0])
 	}
 	return nil
+}
+
+// suggestCommand names the subcommand of cmd that word most likely meant:
+// one that lists word as another tool's name for it ("unpause" is resume),
+// else the closest by spelling, else "".
+func suggestCommand(cmd *cobra.Command, word string) string {
+	for _, c := range cmd.Commands() {
+		if slices.Contains(c.SuggestFor, word) {
+			return c.Name()
+		}
+	}
+	if s := cmd.SuggestionsFor(word); len(s) > 0 {
+		return s[0]
+	}
+	return ""
 }
 
 // conn holds the flags that say where a running manager's admin API is.

@@ -40,7 +40,8 @@ file was rejected), then one row per target:
 
   NAME         the target's name
   ENDPOINT     host:port of the pool serving calls
-  STATE        the pool's state: connecting, connected, error...
+  STATE        the pool's state: connecting, connected, error...;
+               ",paused" while flearectl pause holds its requests
   POOL         connections open/desired
   IN-USE       connections lent to callers
   WAITING      callers waiting for a connection
@@ -310,7 +311,11 @@ func statusTable(w io.Writer, st manager.Status, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tENDPOINT\tSTATE\tPOOL\tIN-USE\tWAITING\tREQUESTS\tERRORS\tLAST-CHANGE")
 	for _, t := range st.Targets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Addr, t.State,
+		state := t.State.String()
+		if t.Paused {
+			state += ",paused"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Addr, state,
 			t.Open, t.Desired, t.InUse, t.Waiting, t.Requests, t.Errors, ago(now, t.LastChange))
 	}
 	_ = tw.Flush()
@@ -328,8 +333,11 @@ func statusDetails(w io.Writer, st manager.Status, now time.Time) {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
-	var pending, lastErrs, draining []string
+	var pending, lastErrs, draining, paused []string
 	for _, t := range st.Targets {
+		if t.Paused {
+			paused = append(paused, fmt.Sprintf("%s: %d request(s) held, %d in flight", t.Name, t.Held, t.InFlight))
+		}
 		if p := t.Pending; p != nil {
 			l := fmt.Sprintf("%s → %s: %s, %d/%d open", t.Name, p.Addr, p.State, p.Open, p.Desired)
 			if p.LastError != "" {
@@ -344,6 +352,7 @@ func statusDetails(w io.Writer, st manager.Status, now time.Time) {
 	for _, d := range st.Draining {
 		draining = append(draining, fmt.Sprintf("%s %s (%s), %d in use", d.Target, d.Endpoint, d.Why, d.InUse))
 	}
+	section("Paused (new requests wait for flearectl resume NAME)", paused)
 	section("Replacing (the old pool serves until the new one is full)", pending)
 	section("Draining", draining)
 	section("Last errors", lastErrs)
