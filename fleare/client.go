@@ -49,7 +49,6 @@ type Client struct {
 	idle      []*pconn // stack: the most recently used on top; empty when pipelined
 	all       map[*pconn]struct{}
 	shared    []*pconn           // pipelined: connections taking requests
-	next      int                // pipelined: where the round-robin over shared resumes
 	waiters   fifo[chan handoff] // callers waiting for a connection, oldest first
 	streak    int                // dial failures since the last successful dial
 	lastErr   error
