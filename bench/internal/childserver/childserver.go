@@ -157,6 +157,9 @@ func (s *Server) WaitConns(n int) error {
 	return nil
 }
 
+// Pid returns the child process's id, for reading its CPU time.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Close stops the child process and waits for it to exit.
 func (s *Server) Close() error {
 	_ = s.stdin.Close()
