@@ -16,6 +16,7 @@ type peeker struct {
 	got  int   // bytes seen by the last look
 	err  error // the last look's error, nil for "nothing to read"
 	none bool  // not a socket (net.Pipe in tests): nothing can be seen
+	fd   int   // the socket's file descriptor
 }
 
 // idleErr reports what an idle connection holds, without blocking and
@@ -66,6 +67,10 @@ func (c *Conn) initPeek() bool {
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
+		p.none = true
+		return false
+	}
+	if raw.Control(func(fd uintptr) { p.fd = int(fd) }) != nil {
 		p.none = true
 		return false
 	}

@@ -49,7 +49,6 @@ type Client struct {
 	idle      []*pconn // stack: the most recently used on top; empty when pipelined
 	all       map[*pconn]struct{}
 	shared    []*pconn           // pipelined: connections taking requests
-	next      int                // pipelined: where the round-robin over shared resumes
 	waiters   fifo[chan handoff] // callers waiting for a connection, oldest first
 	streak    int                // dial failures since the last successful dial
 	lastErr   error
@@ -62,6 +61,7 @@ type Client struct {
 	cancel    context.CancelFunc // stops the maintainer
 	maintDone chan struct{}      // closed when the maintainer has returned
 	closeDone chan struct{}      // closed when Close has finished
+	hc        *hcEntry           // the Client's place in the health checker, from Connect
 
 	wake chan struct{} // capacity 1: pokes the maintainer
 
@@ -121,6 +121,7 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.cancel = cancel
 		c.maintDone = make(chan struct{})
 		c.transitionLocked(StateConnecting, EventConnecting)
+		c.hc = checker.add(c, c.opts.HealthCheckInterval)
 		go c.maintain(mctx)
 	}
 	c.unlock()
@@ -191,8 +192,11 @@ func (c *Client) Close(ctx context.Context) error {
 		}
 	}
 	idle := c.beginCloseLocked()
-	cancel, maintDone := c.cancel, c.maintDone
+	cancel, maintDone, hc := c.cancel, c.maintDone, c.hc
 	c.unlock()
+	if hc != nil {
+		checker.remove(hc)
+	}
 
 	for _, pc := range idle {
 		pc.conn.kill()
@@ -387,6 +391,9 @@ func (c *Client) Update(o Options) error {
 	if field != "" {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrNotInPlace, field)
+	}
+	if c.hc != nil && o.HealthCheckInterval != cur.HealthCheckInterval {
+		checker.reschedule(c.hc, o.HealthCheckInterval)
 	}
 	c.opts = o
 	c.reqTimeout.Store(int64(o.RequestTimeout))

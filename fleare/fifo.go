@@ -35,6 +35,18 @@ func (f *fifo[T]) pop() (T, bool) {
 	return v, true
 }
 
+// peek returns the oldest element without removing it.
+func (f *fifo[T]) peek() (T, bool) {
+	var zero T
+	if f.head == len(f.q) {
+		return zero, false
+	}
+	return f.q[f.head], true
+}
+
+// at returns the i-th oldest element; i must be below len.
+func (f *fifo[T]) at(i int) T { return f.q[f.head+i] }
+
 // remove takes v out of the queue, reporting whether it was there.
 func (f *fifo[T]) remove(v T) bool {
 	var zero T

@@ -8,24 +8,18 @@ import (
 
 // maintain is the Client's one background goroutine, started by Connect and
 // joined by Close. It dials while the pool is below its desired size, one
-// connection at a time, backing off after failures, and checks idle
-// connections every HealthCheckInterval or when one was found broken.
+// connection at a time, backing off after failures, and checks every idle
+// connection when one was found broken (the periodic checks of idle
+// connections are the process-wide checker's: see health.go).
 func (c *Client) maintain(ctx context.Context) {
 	defer close(c.maintDone)
-	interval := c.healthInterval()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	for ctx.Err() == nil {
-		if d := c.healthInterval(); d != interval {
-			interval = d
-			tick.Reset(d)
-		}
 		if c.sweepWanted() {
 			c.sweepIdle()
 		}
 		if c.startDial() {
 			if delay := c.dialOnce(ctx); delay > 0 {
-				c.pause(ctx, delay, tick.C)
+				c.pause(ctx, delay)
 			}
 			continue
 		}
@@ -35,28 +29,14 @@ func (c *Client) maintain(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-c.wake:
-		case <-tick.C:
-			c.requestSweep()
 		}
 	}
-}
-
-func (c *Client) healthInterval() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.opts.HealthCheckInterval
 }
 
 func (c *Client) sweepWanted() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sweep && !c.closing
-}
-
-func (c *Client) requestSweep() {
-	c.mu.Lock()
-	c.sweep = true
-	c.mu.Unlock()
 }
 
 // startDial reports whether a connection is missing, and if so books the
@@ -158,9 +138,9 @@ func backoffDelay(n int, base time.Duration, r float64) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*r))
 }
 
-// pause waits d, or until ctx ends, still checking idle connections when
-// the health ticker fires.
-func (c *Client) pause(ctx context.Context, d time.Duration, tick <-chan time.Time) {
+// pause waits d, or until ctx ends, still checking every idle connection
+// when one was found broken.
+func (c *Client) pause(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -169,8 +149,10 @@ func (c *Client) pause(ctx context.Context, d time.Duration, tick <-chan time.Ti
 			return
 		case <-t.C:
 			return
-		case <-tick:
-			c.sweepIdle()
+		case <-c.wake:
+			if c.sweepWanted() {
+				c.sweepIdle()
+			}
 		}
 	}
 }

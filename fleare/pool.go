@@ -14,9 +14,10 @@ type pconn struct {
 	pipe *pipe // set in pipelined mode
 	// Guarded by Client.mu.
 	lastUsed time.Time
-	removed  bool // no longer counted in the pool
-	inflight int  // pipelined: requests lent this connection
-	retiring bool // pipelined: takes no new request; closed by its last one
+	checked  time.Time // last health check
+	removed  bool      // no longer counted in the pool
+	inflight int       // pipelined: requests lent this connection
+	retiring bool      // pipelined: takes no new request; closed by its last one
 
 	age connAge // for MaxLifetime and Reconnect (control.go)
 }
@@ -111,13 +112,15 @@ var timers = sync.Pool{New: func() any {
 
 // wait blocks until a connection is handed over on ch, or ctx or deadline
 // ends the wait. A waiter that gives up just as a connection is handed to
-// it puts the connection back.
+// it puts the connection back. A context whose deadline comes first ends
+// the wait by itself: no timer is armed then. The clock is read twice per
+// wait: once here, once for Stats.WaitTime.
 func (c *Client) wait(ctx context.Context, deadline time.Time, ch chan handoff) (*pconn, error) {
 	start := time.Now()
 	var expired <-chan time.Time
 	if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
 		t := timers.Get().(*time.Timer)
-		t.Reset(time.Until(deadline))
+		t.Reset(deadline.Sub(start))
 		defer func() { t.Stop(); timers.Put(t) }()
 		expired = t.C
 	}
@@ -369,7 +372,18 @@ func (c *Client) sweepIdle() {
 	c.mu.Lock()
 	c.sweep = false
 	n := len(c.idle)
+	var shared []*pconn
+	for _, pc := range c.shared {
+		if pc.inflight == 0 {
+			shared = append(shared, pc)
+		}
+	}
 	c.mu.Unlock()
+	for _, pc := range shared {
+		if pc.pipe.hold() {
+			pc.pipe.unhold(pc.conn.idleErr())
+		}
+	}
 	for range n {
 		c.mu.Lock()
 		if c.closing || len(c.idle) == 0 {

@@ -32,6 +32,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,8 @@ func main() {
 	size := flag.Int("size", 4, "connections per target")
 	rounds := flag.Int("rounds", 3, "measurements of each kind; the median is reported")
 	idle := flag.Duration("idle", 3*time.Second, "how long to measure the CPU used by idle connections")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the idle windows of the fleare kind to this file")
+	flag.DurationVar(&healthInterval, "health", 0, "the pools' health-check interval (0: the default, 1s); an hour shows the idle cost without health checks")
 	flag.Parse()
 	if err := run(os.Stdout, *targets, *size, *rounds, *idle); err != nil {
 		log.Fatal(err)
@@ -69,8 +72,8 @@ func run(out io.Writer, targets, size, rounds int, idle time.Duration) error {
 	}
 	defer srv.Close()
 	conns := targets * size
-	fmt.Fprintf(out, "heap per idle connection: %d connections (%d targets x %d), server in a child process, %s %s/%s, GOMAXPROCS %d\n",
-		conns, targets, size, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "heap per idle connection: %d connections (%d targets x %d), server in a child process, %s %s/%s, GOMAXPROCS %d, health checks every %v (0: default)\n",
+		conns, targets, size, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), healthInterval)
 	fmt.Fprintf(out, "%-9s %14s %14s %14s %10s %14s\n", "kind", "heap B/conn", "stack B/conn", "total B/conn", "heap ratio", "idle CPU")
 	var base float64
 	for _, k := range []struct {
@@ -83,6 +86,7 @@ func run(out io.Writer, targets, size, rounds int, idle time.Duration) error {
 		}
 		if k.name == "baseline" {
 			base = r.heap
+			profiling = cpuProfile != ""
 		}
 		fmt.Fprintf(out, "%-9s %14.0f %14.0f %14.0f %9.2fx %13.1f%%\n", k.name, r.heap, r.stack, r.heap+r.stack, r.heap/base, 100*r.cpu)
 		if k.name == "manager" {
@@ -130,9 +134,26 @@ func measure(srv *childserver.Server, open opener, targets, size, rounds int, id
 	return result{median(heaps), median(stacks), median(cpus)}, nil
 }
 
+// cpuProfile, when set, names the file for a CPU profile of the first
+// idle window of the fleare kind; healthInterval is the pools'
+// HealthCheckInterval.
+var (
+	cpuProfile     string
+	profiling      bool
+	healthInterval time.Duration
+)
+
 // idleCPU returns the CPU time (user and system) the process uses during
 // d, as a share of one core.
 func idleCPU(d time.Duration) float64 {
+	if profiling {
+		profiling = false
+		if f, err := os.Create(cpuProfile); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	start, t0 := cpuTime(), time.Now()
 	time.Sleep(d) // the measurement window: nothing to wait for
 	return float64(cpuTime()-start) / float64(time.Since(t0))
@@ -216,7 +237,7 @@ type pools []*fleare.Client
 func openPools(ctx context.Context, srv *childserver.Server, targets, size int) (io.Closer, error) {
 	var ps pools
 	for range targets {
-		c := fleare.NewClient(srv.Host, srv.Port, fleare.Options{PoolSize: size, CloseSpacing: -1})
+		c := fleare.NewClient(srv.Host, srv.Port, fleare.Options{PoolSize: size, CloseSpacing: -1, HealthCheckInterval: healthInterval})
 		ps = append(ps, c)
 		if err := c.Connect(ctx); err != nil {
 			ps.Close()
@@ -251,7 +272,7 @@ func openManaged(ctx context.Context, srv *childserver.Server, targets, size int
 	b.Reset()
 	runtime.GC() // the YAML and parse garbage is not the connections'
 	// fleartest needs no spacing between closes.
-	m, err := manager.New(manager.Options{CloseSpacing: -1})
+	m, err := manager.New(manager.Options{CloseSpacing: -1, HealthCheckInterval: healthInterval})
 	if err != nil {
 		return nil, err
 	}

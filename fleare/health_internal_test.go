@@ -1,0 +1,81 @@
+package fleare
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+)
+
+// The health check looks only at connections idle for a whole interval:
+// one used within the interval keeps the stray it holds until it has been
+// idle long enough, then is closed like the other. The checks are driven
+// by hand with a clock ahead of the real one (the checker's own interval
+// is an hour).
+func TestHealthCheckOnlyStaleConnections(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{})
+	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 2, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(ctx, func() bool { return srv.Conns() == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.WriteStray(); n != 2 {
+		t.Fatalf("strays written on %d connections, want 2", n)
+	}
+	pcs := idleConns(c)
+	waitFor(t, func() bool { return pcs[0].conn.idleErr() == errStray && pcs[1].conn.idleErr() == errStray })
+
+	now := time.Now()
+	c.checkIdle(now) // nothing idle for an hour yet
+	if s := c.Stats(); s.ClosedStray != 0 || s.Open != 2 {
+		t.Fatalf("a connection idle less than the interval was checked: %+v", s)
+	}
+	c.mu.Lock()
+	pcs[0].lastUsed = now.Add(90 * time.Minute) // used since
+	c.mu.Unlock()
+	c.checkIdle(now.Add(2 * time.Hour))
+	if s := c.Stats(); s.ClosedStray != 1 {
+		t.Fatalf("after the check: %+v, want the stale connection closed", s)
+	}
+	if pcs[0].removed || pcs[0].conn.idleErr() != errStray {
+		t.Fatal("the connection used within the interval was checked")
+	}
+	c.checkIdle(now.Add(3 * time.Hour))
+	waitStatsInternal(t, c, func(s Stats) bool { return s.ClosedStray == 2 && s.Open == 2 })
+}
+
+// The checker goroutine runs while a Client is open and returns after the
+// last one closes.
+func TestHealthCheckerStopsWithLastClient(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var cs []*Client
+	for range 2 {
+		c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 1, HealthCheckInterval: time.Millisecond, CloseSpacing: -1})
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	running := func() bool {
+		checker.mu.Lock()
+		defer checker.mu.Unlock()
+		return checker.running
+	}
+	if !running() {
+		t.Fatal("no checker with two Clients open")
+	}
+	for _, c := range cs {
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return !running() })
+}
