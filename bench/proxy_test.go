@@ -111,7 +111,7 @@ func serveProxy(srvAddr string, in io.Reader, out io.Writer) error {
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		cpu, _ := ownCPU()
+		cpu := selfCPU()
 		if _, err := fmt.Fprintln(out, ms.Mallocs, int64(cpu)); err != nil {
 			return err
 		}
@@ -296,15 +296,15 @@ func BenchmarkProxy(b *testing.B) {
 }
 
 // runClients runs b.N turns over the connections, one goroutine each,
-// and reports what BenchmarkProxy says.
+// and reports what BenchmarkProxy says, and the load average at the end.
 func runClients(b *testing.B, conns []*fleare.Conn, op proxyOp, srvPid int, pc *proxyChild) {
 	ctx := context.Background()
 	lat := make([]time.Duration, b.N)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	snap := func() (self, server, prox time.Duration, mallocs uint64) {
-		self, _ = ownCPU()
-		server, _ = childCPU(srvPid)
+		self = selfCPU()
+		server, _ = procCPU(srvPid)
 		if pc != nil {
 			var err error
 			if mallocs, prox, err = pc.stats(); err != nil {
@@ -346,6 +346,9 @@ func runClients(b *testing.B, conns []*fleare.Conn, op proxyOp, srvPid int, pc *
 		b.ReportMetric(perReq(prox1-prox0), "proxy-cpu-µs/req")
 		// The stats request itself allocates a little: negligible over b.N.
 		b.ReportMetric(float64(mallocs1-mallocs0)/reqs, "proxy-allocs/req")
+	}
+	if l, ok := load1(); ok {
+		b.ReportMetric(l, "load1")
 	}
 }
 
@@ -393,7 +396,7 @@ func TestProxyHarness(t *testing.T) {
 	if m1 <= m0 {
 		t.Errorf("the proxy child's allocation count did not move (%d, then %d): is it serving?", m0, m1)
 	}
-	if _, ok := childCPU(srv.Pid()); !ok {
+	if _, ok := procCPU(srv.Pid()); !ok {
 		t.Log("no /proc: the server's CPU time is not reported")
 	}
 }
