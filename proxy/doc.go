@@ -109,10 +109,11 @@
 // its replies are taken off the pooled connections as they come.
 //
 // What one client costs, at most:
-//   - two goroutines (reader and writer), one per request in flight
-//     (at most MaxPipeline), and two more while it is subscribed; a
-//     request that arrives alone, when every earlier reply is written,
-//     takes none: the reader sends it and writes its reply itself;
+//   - two goroutines (reader and writer), a worker per request in flight
+//     (at most MaxPipeline; workers are shared by all clients and kept
+//     2 s after their last request), and two more while it is subscribed;
+//     a request that arrives alone, when every earlier reply is written,
+//     takes no worker: the reader sends it and writes its reply itself;
 //   - a 4 KiB read buffer, and the frame being read: up to 10 MiB, but
 //     allocated as its bytes arrive and dropped after use above 64 KiB;
 //   - a write buffer of up to 64 KiB plus one reply, dropped after use

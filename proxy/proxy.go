@@ -42,7 +42,10 @@ type Proxy struct {
 	nextID      atomic.Uint64             // numbers client ids
 	subscribers atomic.Int64              // sessions holding a pub/sub connection
 	counters    counters
-	wg          sync.WaitGroup // accept loops and sessions
+	wg          sync.WaitGroup // accept loops, sessions and workers
+	tasks       chan task      // hands a request to an idle worker
+	quit        chan struct{}  // closed by Shutdown: idle workers return
+	quitOnce    sync.Once
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -63,6 +66,8 @@ func New(b Backend, o Options) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{
+		tasks:     make(chan task),
+		quit:      make(chan struct{}),
 		backend:   b,
 		listeners: make(map[*Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
@@ -284,6 +289,7 @@ func (e *DrainError) Unwrap() error { return e.Err }
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.closing = true
+	p.quitOnce.Do(func() { close(p.quit) })
 	lns := make([]*Listener, 0, len(p.listeners))
 	for l := range p.listeners {
 		lns = append(lns, l)

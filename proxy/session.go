@@ -331,13 +331,8 @@ func (s *session) dispatch(ctx context.Context, name string, args []string, size
 	}
 	s.running = append(s.pruneRunning(), c)
 	s.buffered.Add(int64(size))
-	s.wg.Go(func() {
-		r := s.exec(ctx, name, args, post)
-		sem.release()
-		s.unbuffer(int64(size))
-		c.set(s, r)
-		close(c.done)
-	})
+	s.wg.Add(1) // done by the task
+	s.p.runTask(task{s: s, ctx: ctx, c: c, name: name, args: args, post: post, sem: sem, size: size})
 	return !exclusive || s.settle(ctx)
 }
 
