@@ -175,7 +175,9 @@ func (m *Manager) applyConfig(ctx context.Context, cfg *spec.Config, source stri
 		return Result{Generation: gen, Plan: plan}, nil
 	}
 
+	m.proxiesBefore(plan)
 	res := Result{Generation: gen, Plan: plan, Outcomes: m.execute(ctx, plan)}
+	m.proxiesAfter(plan, res.Outcomes)
 	var failed actionErrors
 	for _, o := range res.Outcomes {
 		if o.Err != nil {
