@@ -102,6 +102,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range statusDescs {
 		ch <- d
 	}
+	for _, d := range proxyDescs {
+		ch <- d
+	}
 	if c.lat != nil {
 		c.lat.hist.Describe(ch)
 	}
@@ -165,6 +168,7 @@ func collectTarget(ch chan<- prometheus.Metric, t manager.TargetStatus,
 	for _, c := range closeReasons {
 		counter(descClosed, stats.Field(c.index).Uint(), t.Name, c.reason)
 	}
+	collectProxy(t, gauge, counter)
 }
 
 // collectLastReload sends whether the last configuration attempt was
