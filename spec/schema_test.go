@@ -409,21 +409,22 @@ func TestFieldTableCoversTarget(t *testing.T) {
 
 func TestMarshalMatchesSchema(t *testing.T) {
 	sch := compileSchema(t)
-	path := filepath.Join(examplesDir, "multi-target.yaml")
-	cfg, err := exampleParser().Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := yamlToJSON(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sch.Validate(v); err != nil {
-		t.Errorf("schema rejects Marshal's output:\n%v\n%s", err, out)
+	for _, name := range []string{"multi-target.yaml", "proxy.yaml"} {
+		cfg, err := exampleParser().Load(filepath.Join(examplesDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := yamlToJSON(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(v); err != nil {
+			t.Errorf("%s: schema rejects Marshal's output:\n%v\n%s", name, err, out)
+		}
 	}
 }
 
