@@ -1,6 +1,7 @@
 package manager_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"flag"
@@ -16,10 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
 	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/internal/testkit"
+	"github.com/fleare-manager/fleare-manager/internal/wire"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -46,7 +50,9 @@ type proxyTarget struct {
 
 func proxyYAML(ts ...proxyTarget) string {
 	var b strings.Builder
-	b.WriteString("version: 1\ndefaults:\n  timeouts: {connect: 2s, request: 5s, drain: 2s}\n  retry: {max_retries: 2, interval: 20ms}\ntargets:\n")
+	// Generous connect and request timeouts: a loaded machine running the
+	// tests under -race must not turn slowness into a failed reload.
+	b.WriteString("version: 1\ndefaults:\n  timeouts: {connect: 10s, request: 20s, drain: 2s}\n  retry: {max_retries: 2, interval: 20ms}\ntargets:\n")
 	for _, t := range ts {
 		user, pass := t.user, t.pass
 		if user == "" {
@@ -199,6 +205,13 @@ func TestProxyReloadsUnderClients(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	// A subscriber, in raw frames: its dedicated connection must follow
+	// the target across the swaps and credential changes.
+	sub := rawLogin(t, addr, appUser, appPass)
+	sub.send("SUBSCRIBE", "news")
+	if r := sub.call("PING"); r.GetStatus() != "Ok" {
+		t.Fatalf("PING after SUBSCRIBE: %v", r)
+	}
 	stop := make(chan struct{})
 	var load sync.WaitGroup
 	for i, c := range apps {
@@ -224,12 +237,25 @@ func TestProxyReloadsUnderClients(t *testing.T) {
 	}
 	for i := 1; i <= reloads; i++ {
 		if _, err := m.Apply(ctx, testkit.Parse(t, config(i))); err != nil {
+			for _, srv := range servers {
+				t.Logf("server %s: stranded %d, overlaps %+v, wedged %v", srv.Addr(), srv.Stranded(), srv.Overlaps(), srv.Wedged())
+			}
 			t.Fatalf("reload %d: %v", i, err)
 		}
 	}
+	// The subscriber's connection follows the target in the background:
+	// wait until the servers hold exactly the final pool plus it.
+	last := reloads
+	testkit.WaitConns(t, servers[(last/2)%2], 1+last%4+1)
+	testkit.WaitConns(t, servers[1-(last/2)%2], 0)
 	close(stop)
 	load.Wait()
 
+	if r, err := apps[0].Exec(ctx, "PUBLISH", "news", "after the reloads"); err != nil || r.Status != "Ok" {
+		t.Errorf("PUBLISH: %+v, %v", r, err)
+	} else if push, err := sub.recv(); err != nil || push.GetTopic() != "news" || !strings.Contains(string(push.GetResult()), "after the reloads") {
+		t.Errorf("the subscriber after the reloads: %v, %v", push, err)
+	}
 	st := m.Status()
 	ps := st.Targets[0].Proxy
 	switch {
@@ -237,8 +263,8 @@ func TestProxyReloadsUnderClients(t *testing.T) {
 		t.Errorf("%d requests failed", failed.Load())
 	case drops.Load() != 0:
 		t.Errorf("%d app disconnects", drops.Load())
-	case ps == nil || ps.Accepted != clients || ps.Clients != clients || ps.Errors != 0:
-		t.Errorf("proxy status after the reloads: %+v (want %d accepted and connected, no error)", ps, clients)
+	case ps == nil || ps.Accepted != clients+1 || ps.Clients != clients+1 || ps.Errors != 0 || ps.Subscribers != 1:
+		t.Errorf("proxy status after the reloads: %+v (want %d accepted and connected, a subscriber, no error)", ps, clients+1)
 	case ps.Requests < 3*uint64(done.Load()):
 		t.Errorf("proxy counted %d requests; the apps completed %d", ps.Requests, 3*done.Load())
 	}
@@ -255,6 +281,7 @@ func TestProxyReloadsUnderClients(t *testing.T) {
 	for _, c := range apps {
 		_ = c.Close(ctx)
 	}
+	sub.nc.Close()
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -415,4 +442,62 @@ func TestProxyClientLimit(t *testing.T) {
 	if ps := m.Status().Targets[0].Proxy; ps.LimitHits == 0 || ps.Clients != 1 {
 		t.Errorf("proxy status %+v", ps)
 	}
+}
+
+// raw is an app connection driven frame by frame.
+type raw struct {
+	t  testing.TB
+	nc net.Conn
+	br *bufio.Reader
+}
+
+// rawLogin connects to the proxy at addr and logs in.
+func rawLogin(t testing.TB, addr, user, pass string) *raw {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	r := &raw{t: t, nc: nc, br: bufio.NewReader(nc)}
+	if resp := r.call("auth", user, pass); resp.GetStatus() != "Ok" || string(resp.GetResult()) != "Connected" {
+		t.Fatalf("login: %v", resp)
+	}
+	return r
+}
+
+func (r *raw) send(command string, args ...string) {
+	r.t.Helper()
+	b, err := wire.AppendFrame(nil, &wire.Command{Command: command, Args: args})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	_ = r.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	if _, err := r.nc.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// recv reads the next frame, waiting up to 20s.
+func (r *raw) recv() (*wire.Response, error) {
+	_ = r.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	body, err := wire.ReadFrame(r.br, nil)
+	if err != nil {
+		return nil, err
+	}
+	var resp wire.Response
+	if err := proto.Unmarshal(body, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (r *raw) call(command string, args ...string) *wire.Response {
+	r.t.Helper()
+	r.send(command, args...)
+	resp, err := r.recv()
+	if err != nil {
+		r.t.Fatalf("%s: %v", command, err)
+	}
+	return resp
 }
