@@ -29,7 +29,10 @@ const (
 	// length). Error says which.
 	EventProxyClientDropped EventType = "proxy.client_dropped"
 	// EventProxyListening: a target's listener opened; New is the address
-	// it accepts on, Old the address it replaced (if any).
+	// it accepts on, Old the address it replaced (if any). When the
+	// address could not be opened, Error says why (the listener it had,
+	// if any, keeps accepting); every later reload, an unchanged one
+	// included, tries again.
 	EventProxyListening EventType = "proxy.listening"
 	// EventProxyClosed: a target's proxy closed (its target was removed, or
 	// its listen section was): its clients were drained. Error is set when

@@ -172,6 +172,7 @@ func (m *Manager) applyConfig(ctx context.Context, cfg *spec.Config, source stri
 	m.mu.Unlock()
 	if unchanged {
 		m.logOnly(Event{Type: logConfigUnchanged, Source: source, Generation: gen, via: via})
+		m.proxiesAfter(plan, nil) // a listen address that failed is tried again
 		return Result{Generation: gen, Plan: plan}, nil
 	}
 
