@@ -507,3 +507,33 @@ func (r *raw) call(command string, args ...string) *wire.Response {
 	}
 	return resp
 }
+
+// A listen address that cannot be opened fails the target's action and
+// shows in status; the pool serves regardless, and the next reload, an
+// unchanged one included, tries again.
+func TestProxyListenRetried(t *testing.T) {
+	srv := strictServer(t, testkit.Users())
+	m := testkit.NewManager(t, manager.Options{})
+	ctx := testkit.Context(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := busy.Addr().String()
+	yaml := proxyYAML(proxyTarget{name: "a", srv: srv, listen: addr})
+	if _, err := m.Apply(ctx, testkit.Parse(t, yaml)); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Apply with the address taken: %v", err)
+	}
+	ts := m.Status().Targets[0]
+	if ts.Proxy == nil || ts.Proxy.Listening != "" || !strings.Contains(ts.Proxy.ListenError, "in use") || ts.Open != 1 {
+		t.Fatalf("status: %+v, proxy %+v", ts, ts.Proxy)
+	}
+	busy.Close()
+	testkit.Apply(t, m, yaml) // unchanged
+	if got := m.ListenAddr("a"); got != addr {
+		t.Fatalf("after the retry: listening on %q, want %s", got, addr)
+	}
+	if _, err := appConn(t, addr, appUser, appPass, nil); err != nil {
+		t.Fatal(err)
+	}
+}
