@@ -95,7 +95,11 @@ func (m *Manager) proxyOptions(t spec.Target) proxy.Options {
 	name := t.Name
 	o.Dial = func(ctx context.Context) (*fleare.Conn, error) { return m.dialTarget(ctx, name) }
 	o.OnEvent = func(e proxy.Event) {
-		m.emit(Event{Type: proxyEventTypes[e.Kind], Target: name, Client: e.Remote, User: e.Username, Error: e.Reason})
+		typ, ok := proxyEventTypes[e.Kind]
+		if !ok { // a kind the proxy gained: relayed under its own name
+			typ = EventType("proxy." + string(e.Kind))
+		}
+		m.emit(Event{Type: typ, Target: name, Client: e.Remote, User: e.Username, Error: e.Reason})
 	}
 	return o
 }

@@ -35,7 +35,11 @@ var keys = func() []Key {
 func Keys() []Key { return append([]Key(nil), keys...) }
 
 // Value returns the key's value in t as the file writes it: "8", "2s", a
-// host name; for a secret, Mask, or "" when it is empty.
+// host name; for a secret, Mask, or "" when it is empty; for listen.users,
+// each user name with its password masked or its password_file
+// ("web (<secret>), api (file /run/api)"), so that two values that differ
+// only in a password render the same (a diff reports that change as
+// sensitive).
 func (k Key) Value(t *Target) string {
 	switch p := k.f.ref(t).(type) {
 	case *string:
