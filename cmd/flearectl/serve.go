@@ -373,15 +373,17 @@ func configError(path string, err error) error {
 	if path == admin.StdinFile {
 		path = stdinName
 	}
-	problems := spec.Errors(err)
-	if len(problems) == 0 {
+	if len(spec.Errors(err)) == 0 {
 		return &exitError{code: exitFail, err: err}
 	}
+	// Count and Lines include the problems past spec.MaxProblems: the
+	// total, and a last line saying how many were not listed.
+	n := spec.Count(err)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s is invalid (%d %s):", path, len(problems), plural(len(problems), "problem", "problems"))
-	for _, p := range problems {
+	fmt.Fprintf(&b, "%s is invalid (%d %s):", path, n, plural(n, "problem", "problems"))
+	for _, line := range spec.Lines(err) {
 		b.WriteString("\n")
-		b.WriteString(p.Error())
+		b.WriteString(line)
 	}
 	return &exitError{code: exitFail, err: errors.New(b.String())}
 }
