@@ -12,6 +12,10 @@
 //     with the server in a child process.
 //   - BenchmarkReapplyScaling: how applying a one-target change grows with
 //     the targets running, against the diff alone.
+//   - BenchmarkProxy: 1, 64 and 256 clients sending PING, SET/GET or
+//     pipelined PINGs through the proxy, against the same clients
+//     connected straight to the server; server and proxy in child
+//     processes.
 //
 // The heap held per idle connection is a whole-process measure, taken by
 // the program in ./heapconn:

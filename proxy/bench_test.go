@@ -21,8 +21,9 @@ import (
 // connection, as apps are) made straight to the server ("direct", the
 // baseline) and through the proxy, which carries them over a pool of 8
 // connections pipelining 32 requests each. Everything runs in this
-// process, server included, on the same cores: a first look, not the
-// server-in-its-own-process benchmark.
+// process, server included, on the same cores: a quick check; the
+// benchmark with the server and the proxy in processes of their own is
+// BenchmarkProxy in package bench.
 func BenchmarkPing(b *testing.B) {
 	srv := fleartest.NewServer(b, fleartest.Options{Users: map[string]string{srvUser: srvPass}})
 	pool := newPool(b, srv, 8, 32)
