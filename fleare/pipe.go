@@ -410,8 +410,10 @@ func (p *pipe) read(ctx context.Context, c *call, deadline time.Time) (Reply, bo
 	if c == nil {
 		return Reply{}, false, nil
 	}
-	if ce := (*ConnError)(nil); ownTimeout && errors.As(c.err, &ce) && ce.Err == errPipeAborted {
-		c.err = &TimeoutError{Op: "read", Addr: p.conn.addr, Sent: true}
+	if ownTimeout {
+		if ce := (*ConnError)(nil); errors.As(c.err, &ce) && ce.Err == errPipeAborted {
+			c.err = &TimeoutError{Op: "read", Addr: p.conn.addr, Sent: true}
+		}
 	}
 	res, err := p.result(c)
 	return res, false, err
