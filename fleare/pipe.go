@@ -246,7 +246,11 @@ func (p *pipe) await(ctx context.Context, c *call, deadline time.Time) (Reply, b
 	p.mu.Lock()
 	if !c.popped && !c.signaled && !p.reading && p.err == nil {
 		p.reading, c.reading = true, true
+		write := p.owedWriteLocked()
 		p.mu.Unlock()
+		if write {
+			p.flush(deadline)
+		}
 		return p.read(ctx, c, deadline)
 	}
 	p.mu.Unlock()
