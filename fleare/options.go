@@ -99,10 +99,10 @@ type Options struct {
 	// connection with room; a caller waits only when every connection has
 	// Pipeline requests in flight. It raises throughput when callers
 	// outnumber connections (fewer system calls per request on both sides,
-	// 4x the plain pool's PING/s from 16 callers up in BENCHMARKS.md) and
-	// costs nothing to one caller. It does not help requests that are slow
-	// on the server (they delay the replies queued behind them on their
-	// connection). 32 is a good depth.
+	// 3 to 8 times the plain pool's PING/s from 16 callers up in
+	// BENCHMARKS.md) and costs nothing to one caller. It does not help
+	// requests that are slow on the server (they delay the replies queued
+	// behind them on their connection). 32 is a good depth.
 	//
 	// Deadlines work differently: a request whose deadline passes closes
 	// its connection, and the other requests in flight on it fail with a
