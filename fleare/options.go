@@ -65,9 +65,11 @@ type Options struct {
 	// max(RetryInterval, MaxBackoff), with ±20% jitter. Default 10s.
 	RetryInterval time.Duration
 	// HealthCheckInterval is how often idle connections are checked for a
-	// peer that hung up (a cheap non-blocking read, no traffic), so that a
-	// server that went away is noticed and its connections replaced without
-	// waiting for a request to fail. Default 1s.
+	// peer that hung up or a stray reply (a cheap non-blocking look, no
+	// traffic), so that a server that went away is noticed and its
+	// connections replaced without waiting for a request to fail. Only
+	// connections neither used nor checked for a whole interval are
+	// looked at. Default 1s.
 	HealthCheckInterval time.Duration
 
 	// MaxLifetime, when positive, is how long a connection lives: once it

@@ -27,11 +27,12 @@ var (
 // I/O, in two roles:
 //
 //   - The writer. A caller encodes its request into the outgoing buffer
-//     and queues its call; if nobody is writing, it becomes the writer and
-//     sends the buffer in one write, again and again until the buffer is
-//     empty. Requests queued meanwhile by others go out in its next write:
-//     under load a write carries many requests, with one caller alone it
-//     carries its own.
+//     and queues its call; if nobody is writing and no batch awaits its
+//     replies (see batchLocked), it becomes the writer and sends the
+//     buffer in one write. Requests queued while a batch is out wait, and
+//     the reader that reads the batch's last reply writes them all in one
+//     write: under load a write carries many requests, with one caller
+//     alone it carries its own.
 //   - The reader. A caller whose request is out waits for its reply; if
 //     nobody is reading, it becomes the reader and reads replies, in bulk
 //     through the connection's buffer, handing each to the oldest queued
