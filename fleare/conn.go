@@ -97,10 +97,11 @@ func dial(ctx context.Context, host string, port int, o *Options) (*Conn, error)
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	rctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	keys, addrs, err := gateKeys(rctx, host, port, o.Dialer != nil)
+	rerr := rctx.Err() // before cancel, which would make it Canceled
 	cancel()
 	if err != nil {
-		if rctx.Err() != nil {
-			return nil, ctxFailure(rctx.Err(), "resolve", addr)
+		if rerr != nil {
+			return nil, ctxFailure(rerr, "resolve", addr)
 		}
 		return nil, &ConnError{Op: "resolve", Addr: addr, Err: err}
 	}

@@ -164,3 +164,29 @@ func TestCloseWaitsForSockets(t *testing.T) {
 		t.Fatalf("%d sockets counted open after Close", c.sockets)
 	}
 }
+
+// A name that does not resolve fails its dial with the resolver's error,
+// not as if the dial had been canceled; a resolver that does not answer
+// within the connect timeout gives a timeout.
+func TestResolveErrors(t *testing.T) {
+	old := lookupNetIP
+	t.Cleanup(func() { lookupNetIP = old })
+	lookupNetIP = func(ctx context.Context, _, host string) ([]netip.Addr, error) {
+		if host == "stalled.example" {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	ctx := context.Background()
+	_, err := Dial(ctx, "nowhere.example", 1, Options{ConnectTimeout: time.Minute})
+	var dnsErr *net.DNSError
+	var ce *ConnError
+	if !errors.As(err, &dnsErr) || !errors.As(err, &ce) || ce.Op != "resolve" || errors.Is(err, context.Canceled) {
+		t.Fatalf("dial of a name that does not resolve: %v; want a resolve *ConnError wrapping the *net.DNSError", err)
+	}
+	_, err = Dial(ctx, "stalled.example", 1, Options{ConnectTimeout: 10 * time.Millisecond})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("dial of a name the resolver never answers: %v; want a timeout", err)
+	}
+}

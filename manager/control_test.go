@@ -72,6 +72,9 @@ func TestPauseSurvivesReloads(t *testing.T) {
 	if got := s1.Requests(); got != before {
 		t.Fatalf("s1 served %d requests while paused", got-before)
 	}
+	if got := s2.Requests(); got != 0 {
+		t.Fatalf("the new pool's server served %d requests before Resume", got)
+	}
 	if paused, err := m.Paused("a"); !paused || err != nil {
 		t.Fatalf("Paused = %v, %v", paused, err)
 	}

@@ -35,6 +35,17 @@
 //	cache := m.Client("cache-primary")
 //	v, err := cache.Get(ctx, "user:42")
 //
+// A target with a listen section (spec.Listen) also gets a proxy
+// (package proxy) whose backend is the target's Client: applications
+// connect to its address with any Fleare client and stay connected across
+// every reload. After each plan the proxies follow their listen sections
+// (users and limits through proxy.Update, a new address opened before the
+// old one is closed); before it, the proxies of removed targets stop
+// listening and drain their apps within timeouts.drain while the pool still
+// serves them; Close drains every proxy before the pools. ListenAddr gives
+// the address a proxy accepts on; Status has a ProxyStatus per target; the
+// proxy.* events report refused logins, limit hits and dropped apps.
+//
 // Everything that happens is published as an Event (Subscribe), and Status
 // gives a snapshot of every target's pool (its fleare.Stats) and of the last
 // reload.

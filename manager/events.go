@@ -82,6 +82,10 @@ type Event struct {
 	Errors []string `json:"errors,omitempty"`
 	// Source is where a configuration came from: a file path, or "api".
 	Source string `json:"source,omitempty"`
+	// Client and User are, for proxy events, the app's address (ip:port)
+	// and the user name it gave ("" when none); never a password.
+	Client string `json:"client,omitempty"`
+	User   string `json:"user,omitempty"`
 
 	via string // what brought a configuration, for the log only
 }
@@ -105,6 +109,12 @@ func (e Event) String() string {
 		fmt.Fprintf(&b, " %s", e.New)
 	case e.Old != "":
 		fmt.Fprintf(&b, " %s", e.Old)
+	}
+	if e.Client != "" {
+		fmt.Fprintf(&b, " client=%s", e.Client)
+	}
+	if e.User != "" {
+		fmt.Fprintf(&b, " user=%q", e.User)
 	}
 	if len(e.Changes) > 0 {
 		fmt.Fprintf(&b, " [%s]", strings.Join(e.Changes, "; "))

@@ -51,6 +51,8 @@ type Manager struct {
 	closeErr  error
 	wg        sync.WaitGroup // background goroutines: pool fillers, drains
 
+	fronts fronts // the proxies of targets with a listen section (proxy.go)
+
 	mu sync.Mutex
 	// Everything below is guarded by mu.
 	targets     map[string]*target
@@ -315,7 +317,8 @@ func (m *Manager) close(ctx context.Context) error {
 	stopForcing := context.AfterFunc(ctx, m.endLife) // past ctx, drains are cut short
 	defer stopForcing()
 
-	<-m.loopDone // a running apply sees closing and ends; the watch stops
+	<-m.loopDone    // a running apply sees closing and ends; the watch stops
+	m.closeFronts() // apps drain while the pools still serve them
 	m.mu.Lock()
 	var pools []*pool
 	for name, t := range m.targets {

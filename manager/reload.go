@@ -172,10 +172,13 @@ func (m *Manager) applyConfig(ctx context.Context, cfg *spec.Config, source stri
 	m.mu.Unlock()
 	if unchanged {
 		m.logOnly(Event{Type: logConfigUnchanged, Source: source, Generation: gen, via: via})
+		m.proxiesAfter(plan, nil) // a listen address that failed is tried again
 		return Result{Generation: gen, Plan: plan}, nil
 	}
 
+	m.proxiesBefore(plan)
 	res := Result{Generation: gen, Plan: plan, Outcomes: m.execute(ctx, plan)}
+	m.proxiesAfter(plan, res.Outcomes)
 	var failed actionErrors
 	for _, o := range res.Outcomes {
 		if o.Err != nil {

@@ -113,6 +113,9 @@ type TargetStatus struct {
 	// Pending is the new pool of a replace, filling and not serving yet;
 	// nil if none.
 	Pending *PendingPool
+	// Proxy is the target's proxy, where apps connect; nil when the
+	// target has no listen section.
+	Proxy *ProxyStatus
 }
 
 // PendingPool is the new half of a replace, not serving yet.
@@ -171,6 +174,7 @@ func (m *Manager) Status() Status {
 		if e.pending != nil {
 			ts.Pending = &PendingPool{Stats: e.pending.client.Stats()}
 		}
+		ts.Proxy = m.proxyStatus(e.name)
 		st.Targets = append(st.Targets, ts)
 	}
 	slices.SortFunc(st.Targets, func(a, b TargetStatus) int { return strings.Compare(a.Name, b.Name) })

@@ -13,8 +13,9 @@ import (
 )
 
 // The JSON form of a TargetStatus (and of a PendingPool) lists "name", then
-// every field of fleare.Stats in its order, then "last_change" and
-// "pending", following the project's JSON conventions (see FormatVersion):
+// every field of fleare.Stats in its order, then "last_change",
+// "pending" and "proxy" (a ProxyStatus, with its own snake_case tags),
+// following the project's JSON conventions (see FormatVersion):
 // a stats field's key is its Go name in snake_case ("in_use",
 // "queue_full"), but Addr is "endpoint" and DialAttempts "dials"; the state
 // is its word ("connected"); durations are Go duration strings
@@ -83,6 +84,12 @@ func (t TargetStatus) MarshalJSON() ([]byte, error) {
 			return nil, err
 		}
 	}
+	if t.Proxy != nil {
+		b.WriteString(`,"proxy":`)
+		if err := writeValue(&b, t.Proxy); err != nil {
+			return nil, err
+		}
+	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
 }
@@ -94,7 +101,7 @@ func (t *TargetStatus) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	var nt TargetStatus
-	for key, dst := range map[string]any{"name": &nt.Name, "last_change": &nt.LastChange, "pending": &nt.Pending} {
+	for key, dst := range map[string]any{"name": &nt.Name, "last_change": &nt.LastChange, "pending": &nt.Pending, "proxy": &nt.Proxy} {
 		if v, ok := raw[key]; ok {
 			if err := json.Unmarshal(v, dst); err != nil {
 				return fmt.Errorf("manager: target status: %s: %w", key, err)

@@ -107,6 +107,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range statusDescs {
 		ch <- d
 	}
+	for _, d := range proxyDescs {
+		ch <- d
+	}
 	if c.lat != nil {
 		c.lat.hist.Describe(ch)
 	}
@@ -176,6 +179,7 @@ func collectTarget(ch chan<- prometheus.Metric, t manager.TargetStatus,
 	for _, c := range closeReasons {
 		counter(descClosed, stats.Field(c.index).Uint(), t.Name, c.reason)
 	}
+	collectProxy(t, gauge, counter)
 }
 
 // collectLastReload sends whether the last configuration attempt was

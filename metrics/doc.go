@@ -58,6 +58,20 @@
 //	fleare_manager_target_info                                  gauge      target, endpoint  always 1: the serving pool's host:port
 //	fleare_manager_build_info                                   gauge      version, revision, goversion  always 1: this program's fleare-manager version, VCS revision, Go version
 //	fleare_manager_request_duration_seconds                     histogram  target  time taken by requests through a manager Client, wait for a connection included
+//	fleare_manager_proxy_listening                              gauge      target  1 if the target's proxy has its listener open, else 0
+//	fleare_manager_proxy_clients                                gauge      target  app connections open to the proxy
+//	fleare_manager_proxy_subscribers                            gauge      target  apps holding a dedicated pub/sub connection
+//	fleare_manager_proxy_connections_accepted_total             counter    target  app connections accepted
+//	fleare_manager_proxy_requests_total                         counter    target  requests read from logged-in apps
+//	fleare_manager_proxy_errors_total                           counter    target  app requests answered with the proxy's own error
+//	fleare_manager_proxy_backend_errors_total                   counter    target  app requests the pool failed
+//	fleare_manager_proxy_auth_failures_total                    counter    target  app logins refused
+//	fleare_manager_proxy_client_limit_hits_total                counter    target  app connections refused at listen.max_clients
+//	fleare_manager_proxy_clients_dropped_total                  counter    target, reason  logged-in apps closed by a limit: read_timeout, write_timeout, bad_frame, forced
+//
+// The proxy_* metrics are exported for targets with a listen section only;
+// their counters run from the proxy's start and do not reset when a
+// replace opens a new pool.
 //
 // The last-reload pair follows Prometheus's and Caddy's own
 // config_last_reload_successful gauges. Neither is exported before the

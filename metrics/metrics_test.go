@@ -576,10 +576,10 @@ func TestEveryMetricDocumented(t *testing.T) {
 	src := &fakeSource{st: manager.Status{
 		LastReload:  &manager.Reload{Time: time.Now(), Result: manager.ReloadApplied},
 		LastSuccess: time.Now(),
-		Targets:     []manager.TargetStatus{{Name: "a"}},
+		Targets:     []manager.TargetStatus{{Name: "a", Proxy: &manager.ProxyStatus{}}},
 	}}
 	fams := gather(t, metrics.NewCollector(src, lat))
-	if len(fams) < 28 {
+	if len(fams) < 38 {
 		t.Fatalf("only %d metric families gathered", len(fams))
 	}
 	for name := range fams {

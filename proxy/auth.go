@@ -81,10 +81,22 @@ func (s *session) authenticate() bool {
 	case args[1] == "":
 		return s.refuse(msgNeedCredentials, args[0], "empty password")
 	}
-	want, known := s.cfg.users[args[0]]
-	switch {
-	case !known:
+	u, known := s.cfg.users[args[0]]
+	if !known {
 		return s.refuse(msgBadCredentials, args[0], "unknown user")
+	}
+	want := u.Password
+	if u.PasswordFunc != nil {
+		var err error
+		if want, err = u.PasswordFunc(); err != nil || want == "" {
+			reason := "the user's password cannot be read"
+			if err != nil {
+				reason += ": " + err.Error()
+			}
+			return s.refuse(msgBadCredentials, args[0], reason)
+		}
+	}
+	switch {
 	case subtle.ConstantTimeCompare([]byte(want), []byte(args[1])) != 1:
 		return s.refuse(msgBadCredentials, args[0], "wrong password")
 	}

@@ -25,6 +25,12 @@ type User struct {
 	Username string
 	// Password is compared in constant time and never printed.
 	Password string
+	// PasswordFunc, when set, is called at each login of this user for
+	// the password to compare (Password is then ignored), so that a
+	// password kept in a file applies to the next login as soon as the
+	// file changes. An error refuses the login. It must return quickly
+	// and its error must not hold the password.
+	PasswordFunc func() (string, error)
 }
 
 // String shows the user name only.
@@ -88,7 +94,7 @@ type Options struct {
 // settings are Options with defaults applied and users indexed.
 type settings struct {
 	Options
-	users map[string]string
+	users map[string]User
 }
 
 // newSettings validates o and applies its defaults.
@@ -96,10 +102,10 @@ func newSettings(o Options) (*settings, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	s := &settings{Options: o, users: make(map[string]string, len(o.Users))}
+	s := &settings{Options: o, users: make(map[string]User, len(o.Users))}
 	s.Users = nil // keep passwords in one place only
 	for _, u := range o.Users {
-		s.users[u.Username] = u.Password
+		s.users[u.Username] = u
 	}
 	s.MaxClients = orDefault(s.MaxClients, DefaultMaxClients)
 	s.AuthTimeout = orDefault(s.AuthTimeout, DefaultAuthTimeout)
@@ -132,7 +138,7 @@ func (o Options) validate() error {
 			bad("user %d has an empty name", i)
 		case seen[u.Username]:
 			bad("user %q is listed twice", u.Username)
-		case u.Password == "":
+		case u.Password == "" && u.PasswordFunc == nil:
 			bad("user %q has an empty password (the server protocol cannot send one)", u.Username)
 		}
 		seen[u.Username] = true

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,6 +215,18 @@ func TestDiffEveryField(t *testing.T) {
 		{"timeouts.drain", func(t *spec.Target) { t.Timeouts.Drain = time.Second }, Update},
 		{"retry.max_retries", func(t *spec.Target) { t.Retry.MaxRetries = 9 }, Update},
 		{"retry.interval", func(t *spec.Target) { t.Retry.Interval = time.Second }, Update},
+		// A listen change applies to the proxy in front of the pool: never a
+		// pool rebuild.
+		{"listen.address", func(t *spec.Target) { t.Listen.Address = "127.0.0.1:7220" }, Update},
+		{"listen.users", func(t *spec.Target) {
+			t.Listen.Users = spec.NewUsers(spec.User{Username: "web", Password: spec.NewSecret("pw-web")})
+		}, Update},
+		{"listen.max_clients", func(t *spec.Target) { t.Listen.MaxClients = 5 }, Update},
+		{"listen.auth_timeout", func(t *spec.Target) { t.Listen.AuthTimeout = time.Second }, Update},
+		{"listen.read_timeout", func(t *spec.Target) { t.Listen.ReadTimeout = time.Second }, Update},
+		{"listen.write_timeout", func(t *spec.Target) { t.Listen.WriteTimeout = time.Second }, Update},
+		{"listen.max_pipeline", func(t *spec.Target) { t.Listen.MaxPipeline = 5 }, Update},
+		{"listen.client_buffer", func(t *spec.Target) { t.Listen.ClientBuffer = 5000 }, Update},
 	}
 	if len(tests) != len(fields) {
 		t.Fatalf("%d cases for %d classified fields", len(tests), len(fields))
@@ -255,5 +268,33 @@ func TestDiffUnsortedInput(t *testing.T) {
 	}
 	if len(got.Actions) != 3 {
 		t.Errorf("got %d actions, want create a, resize b, delete d", len(got.Actions))
+	}
+}
+
+// TestDiffListen: a listen address change shows both addresses; a change
+// of an app user's password alone is reported without its values.
+func TestDiffListen(t *testing.T) {
+	users := func(pw string) spec.Users {
+		return spec.NewUsers(spec.User{Username: "web", Password: spec.NewSecret(pw)})
+	}
+	base := tgt("a", func(t *spec.Target) { t.Listen.Address, t.Listen.Users = "127.0.0.1:7219", users("pw-one") })
+	moved := base
+	moved.Listen.Address = "127.0.0.1:7220"
+	p := Diff(cfg(moved), cfg(base))
+	if len(p.Actions) != 1 || p.Actions[0].Kind != Update ||
+		!reflect.DeepEqual(p.Actions[0].Changes, []Change{{Path: "listen.address", Old: "127.0.0.1:7219", New: "127.0.0.1:7220"}}) {
+		t.Errorf("address change: %+v", p.Actions)
+	}
+	if s := p.String(); !strings.Contains(s, "listen.address 127.0.0.1:7219 → 127.0.0.1:7220") {
+		t.Errorf("rendered plan lacks the address change:\n%s", s)
+	}
+	rotated := base
+	rotated.Listen.Users = users("pw-two")
+	p = Diff(cfg(rotated), cfg(base))
+	if len(p.Actions) != 1 || !reflect.DeepEqual(p.Actions[0].Changes, []Change{{Path: "listen.users", Sensitive: true}}) {
+		t.Errorf("password change: %+v", p.Actions)
+	}
+	if s := p.String(); strings.Contains(s, "pw-one") || strings.Contains(s, "pw-two") {
+		t.Errorf("rendered plan shows a password:\n%s", s)
 	}
 }

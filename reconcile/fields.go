@@ -46,6 +46,17 @@ var effects = map[string]effect{
 	"pool.health_check_interval": inPlaceEffect,
 	"pool.max_lifetime":          inPlaceEffect,
 	"pool.lifetime_jitter":       inPlaceEffect,
+	// The listen section configures the proxy in front of the pool: a
+	// change applies to the proxy (proxy.Update, or a new listener opened
+	// before the old one closes) and never rebuilds the pool.
+	"listen.address":       inPlaceEffect,
+	"listen.users":         inPlaceEffect,
+	"listen.max_clients":   inPlaceEffect,
+	"listen.auth_timeout":  inPlaceEffect,
+	"listen.read_timeout":  inPlaceEffect,
+	"listen.write_timeout": inPlaceEffect,
+	"listen.max_pipeline":  inPlaceEffect,
+	"listen.client_buffer": inPlaceEffect,
 }
 
 // field is one key of spec.Target with the effect of its change.
@@ -83,10 +94,13 @@ func compare(cur, want *spec.Target) (Kind, []Change) {
 			continue
 		}
 		worst = max(worst, f.effect)
-		if f.Secret {
+		oldV, newV := f.Value(cur), f.Value(want)
+		// A value that renders the same yet differs changed in a part
+		// that is never shown (an app user's password): a secret change.
+		if f.Secret || oldV == newV {
 			found = append(found, Change{Path: f.Path, Sensitive: true})
 		} else {
-			found = append(found, Change{Path: f.Path, Old: f.Value(cur), New: f.Value(want)})
+			found = append(found, Change{Path: f.Path, Old: oldV, New: newV})
 		}
 	}
 	var changes []Change

@@ -22,7 +22,7 @@ func leaves(typ reflect.Type, prefix string, index []int) []leaf {
 		idx := append(append([]int(nil), index...), i)
 		name := prefix + f.Name
 		if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == reflect.TypeFor[spec.Target]().PkgPath() &&
-			f.Type != reflect.TypeFor[spec.Secret]() {
+			f.Type != reflect.TypeFor[spec.Secret]() && f.Type != reflect.TypeFor[spec.Users]() {
 			out = append(out, leaves(f.Type, name+".", idx)...)
 			continue
 		}
@@ -37,6 +37,9 @@ func vary(v reflect.Value) bool {
 	switch {
 	case v.Type() == reflect.TypeFor[spec.Secret]():
 		v.Set(reflect.ValueOf(spec.NewSecret("pw-" + v.Interface().(spec.Secret).Reveal() + "x")))
+	case v.Type() == reflect.TypeFor[spec.Users]():
+		us := append(v.Interface().(spec.Users).All(), spec.User{Username: "x", Password: spec.NewSecret("pw-x")})
+		v.Set(reflect.ValueOf(spec.NewUsers(us...)))
 	case v.Kind() == reflect.String:
 		v.SetString(v.String() + "x")
 	case v.CanInt():

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -48,6 +49,12 @@ func setField(t *rapid.T, tg *spec.Target, k int) {
 		*p = genInt.Draw(t, settable[k].name)
 	case *time.Duration:
 		*p = genDuration.Draw(t, settable[k].name)
+	case *spec.Users:
+		var us []spec.User
+		for i, pw := range rapid.SliceOfN(genPassword, 0, 2).Draw(t, settable[k].name) {
+			us = append(us, spec.User{Username: fmt.Sprint("u", i), Password: spec.NewSecret(pw)})
+		}
+		*p = spec.NewUsers(us...)
 	default:
 		t.Fatalf("no generator for spec.Target.%s (%T)", settable[k].name, p)
 	}
@@ -131,8 +138,8 @@ func applyModel(t *rapid.T, c *spec.Config, p Plan) map[string]spec.Target {
 			continue
 		case Replace:
 			next = a.Desired
-		case Update: // settings and pool size, never the binding
-			next.Pool, next.Timeouts, next.Retry = a.Desired.Pool, a.Desired.Timeouts, a.Desired.Retry
+		case Update: // settings, pool size and listen section, never the binding
+			next.Pool, next.Timeouts, next.Retry, next.Listen = a.Desired.Pool, a.Desired.Timeouts, a.Desired.Retry, a.Desired.Listen
 		case Resize: // the pool size only
 			next.Pool.Size = a.Desired.Pool.Size
 		default:

@@ -22,7 +22,9 @@ const (
 	Replace
 	// Update applies settings that take effect in place (pool.max_queue,
 	// timeouts, retry: see effects in fields.go) to the running pool, and
-	// resizes it too when pool.size changed as well.
+	// resizes it too when pool.size changed as well. A change of the listen
+	// section (the proxy in front of the pool) is an Update too: it never
+	// rebuilds the pool.
 	Update
 	// Resize grows or shrinks the running pool to pool.size, in place.
 	Resize

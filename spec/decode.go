@@ -19,6 +19,7 @@ type setting struct {
 	s    string        // string, secret or (absolute) path
 	n    int64         // integer
 	d    time.Duration // duration
+	u    []User        // listen.users
 	node *yaml.Node    // where it was written; nil when not written
 }
 
@@ -103,6 +104,9 @@ func (d *decoder) layer(m *yaml.Node, fields []field, sc scope, l *layer) bool {
 		}
 		firstLine[i] = k.Line
 		if f.kind == kindMap {
+			if f.key == listenField.key {
+				l[slotListen].node = v
+			}
 			d.layer(v, f.children, scope{target: sc.target, defaults: sc.defaults, parent: f.key}, l)
 			continue
 		}
@@ -129,6 +133,10 @@ func (d *decoder) unknown(k *yaml.Node, fields []field, sc scope) {
 func (d *decoder) leaf(v *yaml.Node, f *field, sc scope, l *layer) {
 	s := &l[f.slot]
 	s.node = v
+	if f.kind == kindUsers {
+		s.u, _ = d.users(v, f, sc)
+		return
+	}
 	text, ok := d.scalar(v, f, sc)
 	if !ok {
 		return
@@ -138,8 +146,11 @@ func (d *decoder) leaf(v *yaml.Node, f *field, sc scope, l *layer) {
 	switch f.kind {
 	case kindString:
 		s.s = text
-		if f.slot == slotHost {
+		switch f.slot {
+		case slotHost:
 			msg = hostProblem(text, m)
+		case slotListenAddress:
+			msg = listenAddrProblem(text, m)
 		}
 	case kindSecret:
 		s.s = text
@@ -220,8 +231,11 @@ func (d *decoder) scalar(v *yaml.Node, f *field, sc scope) (string, bool) {
 func expected(f *field) string {
 	switch f.kind {
 	case kindString:
-		if f.slot == slotHost {
+		switch f.slot {
+		case slotHost:
 			return "a host name or IP address"
+		case slotListenAddress:
+			return "host:port, e.g. 127.0.0.1:7219"
 		}
 		return "a string"
 	case kindSecret:

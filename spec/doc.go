@@ -48,6 +48,28 @@
 // keeps only the path: Target.ResolvePassword reads the file at every
 // connect, so a rotated secret is used without a reload.
 //
+// # Listen
+//
+// A target's listen section makes the manager's proxy serve the Fleare
+// protocol to applications for that target:
+//
+//	listen:
+//	  address: 127.0.0.1:7219       # required in the section; port 0: a free one
+//	  users:                        # at least one; names unique
+//	    - {username: web, password_file: secrets/web.txt}
+//	    - {username: worker, password: ${WORKER_PASSWORD}}
+//	  max_clients: 2000             # and auth_timeout, read_timeout,
+//	                                # write_timeout, max_pipeline, client_buffer
+//
+// Every key but address may be set under defaults.listen; a target without
+// a listen section of its own has none (Target.Listen is zero), whatever
+// defaults says. Two targets may not listen on one address. An app user's
+// password_file is checked at parse time like the target's and read again
+// at every login (User.ResolvePassword), so a changed file applies to the
+// next login. The users are one comparable value (Users), so that Target
+// stays comparable, and print with their passwords masked.
+// Listen.ProxyOptions translates the section to proxy.Options.
+//
 // # Errors
 //
 // Parse reports every problem in a file at once, each as an *Error whose

@@ -102,7 +102,7 @@ var errorCases = []struct {
 
 	// Unknown keys, with and without a hint.
 	{name: "poolSize", src: head + "    poolSize: 8\n",
-		want: []wantErr{{5, 5, "a", "poolSize", `unknown key; did you mean "size" under "pool"? (allowed: host, port, username, password, password_file, pool, timeouts, retry)`}}},
+		want: []wantErr{{5, 5, "a", "poolSize", `unknown key; did you mean "size" under "pool"? (allowed: host, port, username, password, password_file, pool, timeouts, retry, listen)`}}},
 	{name: "pool_size", src: head + "    pool_size: 8\n",
 		want: []wantErr{{5, 5, "a", "pool_size", `did you mean "size" under "pool"?`}}},
 	{name: "connectTimeout", src: head + "    connectTimeout: 5s\n",
@@ -128,7 +128,7 @@ var errorCases = []struct {
 	{name: "host in defaults", src: "version: 1\ndefaults:\n  host: h\ntargets: {}\n",
 		want: []wantErr{{3, 3, "", "defaults.host", "not allowed in defaults (each target names its own host)"}}},
 	{name: "unknown key in defaults", src: "version: 1\ndefaults:\n  poolSize: 3\ntargets: {}\n",
-		want: []wantErr{{3, 3, "", "defaults.poolSize", `did you mean "size" under "pool"? (allowed: port, username, password, password_file, pool, timeouts, retry)`}}},
+		want: []wantErr{{3, 3, "", "defaults.poolSize", `did you mean "size" under "pool"? (allowed: port, username, password, password_file, pool, timeouts, retry, listen)`}}},
 
 	// Duplicate keys.
 	{name: "duplicate key in target", src: head + "    port: 1\n    port: 2\n",

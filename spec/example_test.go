@@ -58,7 +58,7 @@ targets:
 	var first *spec.Error
 	fmt.Println(errors.As(err, &first), first.Line)
 	// Output:
-	// fleare.yaml:5:5: target "cache": poolSize: unknown key; did you mean "size" under "pool"? (allowed: host, port, username, password, password_file, pool, timeouts, retry)
+	// fleare.yaml:5:5: target "cache": poolSize: unknown key; did you mean "size" under "pool"? (allowed: host, port, username, password, password_file, pool, timeouts, retry, listen)
 	// fleare.yaml:6:25: target "cache": timeouts.connect: "30000" has no unit; write e.g. 30000ms or 30000s (units: ns, us, ms, s, m, h)
 	// --
 	// line 5, target cache, field poolSize

@@ -15,6 +15,7 @@ const (
 	kindInt                  // an integer within [min, max]
 	kindDuration             // a Go duration, at least min nanoseconds
 	kindMap                  // a nested mapping of children
+	kindUsers                // listen.users: a list of app logins
 )
 
 // slot indexes one setting in a layer.
@@ -37,6 +38,17 @@ const (
 	slotHealthCheck
 	slotMaxLifetime
 	slotLifetimeJitter
+	slotListenAddress
+	slotListenUsers
+	slotListenMaxClients
+	slotListenAuthTimeout
+	slotListenReadTimeout
+	slotListenWriteTimeout
+	slotListenMaxPipeline
+	slotListenClientBuffer
+	// slotListen records where a listen section was written; no field
+	// fills it.
+	slotListen
 	numSlots
 )
 
@@ -104,6 +116,7 @@ var targetFields = []field{
 		{key: "interval", kind: kindDuration, slot: slotInterval, min: 1, def: int64(DefaultRetryInterval),
 			ref: func(t *Target) any { return &t.Retry.Interval }},
 	}},
+	listenField,
 }
 
 // eachLeaf calls fn for every leaf of fields, in table order, with its path

@@ -102,8 +102,24 @@ func checkFuzzConfig(t *testing.T, cfg *Config) {
 		if !tg.Password.IsZero() {
 			tg.Password = NewSecret(Mask)
 		}
+		tg.Listen.Users = maskUsers(tg.Listen.Users)
+		if tg.Listen.Address != "" && (listenAddrProblem(tg.Listen.Address, "") != "" || tg.Listen.Users.Len() == 0) {
+			t.Fatalf("invalid listen accepted: %+v", tg.Listen)
+		}
 		if again.Targets[i] != tg {
 			t.Fatalf("round trip changed a target:\n got  %+v\n want %+v", again.Targets[i], tg)
 		}
 	}
+}
+
+// maskUsers returns us with each password replaced by the literal Mask, as
+// a configuration that Marshal wrote reads back.
+func maskUsers(us Users) Users {
+	all := us.All()
+	for i := range all {
+		if !all[i].Password.IsZero() {
+			all[i].Password = NewSecret(Mask)
+		}
+	}
+	return NewUsers(all...)
 }

@@ -35,12 +35,18 @@ var keys = func() []Key {
 func Keys() []Key { return append([]Key(nil), keys...) }
 
 // Value returns the key's value in t as the file writes it: "8", "2s", a
-// host name; for a secret, Mask, or "" when it is empty.
+// host name; for a secret, Mask, or "" when it is empty; for listen.users,
+// each user name with its password masked or its password_file
+// ("web (<secret>), api (file /run/api)"), so that two values that differ
+// only in a password render the same (a diff reports that change as
+// sensitive).
 func (k Key) Value(t *Target) string {
 	switch p := k.f.ref(t).(type) {
 	case *string:
 		return *p
 	case *Secret:
+		return p.String()
+	case *Users:
 		return p.String()
 	case *int:
 		return strconv.Itoa(*p)
@@ -57,6 +63,8 @@ func (k Key) Same(a, b *Target) bool {
 		return *p == *k.f.ref(b).(*string)
 	case *Secret:
 		return *p == *k.f.ref(b).(*Secret)
+	case *Users:
+		return *p == *k.f.ref(b).(*Users)
 	case *int:
 		return *p == *k.f.ref(b).(*int)
 	case *time.Duration:
@@ -68,7 +76,9 @@ func (k Key) Same(a, b *Target) bool {
 // MarshalJSON writes the target with every key of the file format present,
 // nested as in the file, after "name": integers as numbers, durations in Go
 // syntax ("1m30s"), strings as they are (username and password_file ""
-// when unset), and the password as Mask when set, "" when not:
+// when unset), and the password as Mask when set, "" when not; "listen"
+// is null for a target without a listen section, and its users a list of
+// {"username", "password" (masked), "password_file"}:
 //
 //	{"name": "e", "host": "10.0.0.8", "port": 9219, "username": "root",
 //	 "password": "<secret>", "password_file": "",
@@ -95,6 +105,10 @@ func appendFieldsJSON(b *bytes.Buffer, fields []field, t *Target) {
 		}
 		writeJSON(b, f.key)
 		b.WriteByte(':')
+		if f.key == listenField.key && t.Listen.Address == "" {
+			b.WriteString("null") // no listen section
+			continue
+		}
 		if f.kind == kindMap {
 			b.WriteByte('{')
 			appendFieldsJSON(b, f.children, t)
@@ -104,6 +118,8 @@ func appendFieldsJSON(b *bytes.Buffer, fields []field, t *Target) {
 		switch p := f.ref(t).(type) {
 		case *int:
 			b.WriteString(strconv.Itoa(*p))
+		case *Users:
+			appendUsersJSON(b, *p)
 		default:
 			writeJSON(b, Key{f: f}.Value(t))
 		}
@@ -151,7 +167,7 @@ func readFieldsJSON(fields []field, prefix string, raw map[string]json.RawMessag
 		}
 		path := prefix + f.key
 		if f.kind == kindMap {
-			var sub map[string]json.RawMessage
+			var sub map[string]json.RawMessage // stays nil for null
 			if err := json.Unmarshal(v, &sub); err != nil {
 				return fmt.Errorf("spec: target %q: %s: %w", t.Name, path, err)
 			}
@@ -162,6 +178,8 @@ func readFieldsJSON(fields []field, prefix string, raw map[string]json.RawMessag
 		}
 		var err error
 		switch p := f.ref(t).(type) {
+		case *Users:
+			*p, err = readUsersJSON(v)
 		case *string:
 			err = json.Unmarshal(v, p)
 		case *int:
@@ -179,4 +197,39 @@ func readFieldsJSON(fields []field, prefix string, raw map[string]json.RawMessag
 		}
 	}
 	return nil
+}
+
+// appendUsersJSON writes us as a list of {"username", "password",
+// "password_file"}, each password as Mask when set.
+func appendUsersJSON(b *bytes.Buffer, us Users) {
+	b.WriteByte('[')
+	for i, u := range us.All() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"username":`)
+		writeJSON(b, u.Username)
+		b.WriteString(`,"password":`)
+		writeJSON(b, u.Password.String())
+		b.WriteString(`,"password_file":`)
+		writeJSON(b, u.PasswordFile)
+		b.WriteByte('}')
+	}
+	b.WriteByte(']')
+}
+
+// readUsersJSON reads what appendUsersJSON wrote, without the passwords.
+func readUsersJSON(data []byte) (Users, error) {
+	var list []struct {
+		Username     string `json:"username"`
+		PasswordFile string `json:"password_file"`
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		return Users{}, err
+	}
+	us := make([]User, len(list))
+	for i, u := range list {
+		us[i] = User{Username: u.Username, PasswordFile: u.PasswordFile}
+	}
+	return NewUsers(us...), nil
 }

@@ -41,6 +41,9 @@ func fieldsNode(fields []field, t *Target) *yaml.Node {
 	for i := range fields {
 		f := &fields[i]
 		if f.kind == kindMap {
+			if f.key == listenField.key && t.Listen.Address == "" {
+				continue // no listen section
+			}
 			n.Content = append(n.Content, str(f.key), fieldsNode(f.children, t))
 			continue
 		}
@@ -54,6 +57,8 @@ func fieldsNode(fields []field, t *Target) *yaml.Node {
 			if !p.IsZero() {
 				v = str(p.String())
 			}
+		case *Users:
+			v = usersNode(*p)
 		case *int:
 			v = integer(*p)
 		case *time.Duration:
@@ -81,3 +86,19 @@ func integer(n int) *yaml.Node {
 
 // escapeDollar writes each $ of s as $$, so that parsing gives s back.
 func escapeDollar(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
+// usersNode renders listen.users: each user's name and password_file, or
+// its password as Mask.
+func usersNode(us Users) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, u := range us.All() {
+		m := mapping(str("username"), str(escapeDollar(u.Username)))
+		if u.PasswordFile != "" {
+			m.Content = append(m.Content, str("password_file"), str(escapeDollar(u.PasswordFile)))
+		} else {
+			m.Content = append(m.Content, str("password"), str(u.Password.String()))
+		}
+		n.Content = append(n.Content, m)
+	}
+	return n
+}

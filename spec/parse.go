@@ -242,6 +242,7 @@ func (d *decoder) targets(n *yaml.Node, def *layer) []Target {
 	}
 	out := make([]Target, 0, len(n.Content)/2)
 	seen := make(map[string]int, len(n.Content)/2)
+	var listens []listenAt
 	for k, v := range d.pairs(n, scope{}) {
 		name := k.Value
 		sc := scope{target: name}
@@ -258,8 +259,13 @@ func (d *decoder) targets(n *yaml.Node, def *layer) []Target {
 			continue
 		}
 		d.credentials(&own, sc)
-		out = append(out, d.resolve(name, k, def, &own))
+		t := d.resolve(name, k, def, &own)
+		if t.Listen.Address != "" {
+			listens = append(listens, listenAt{target: name, addr: t.Listen.Address, node: own[slotListenAddress].node})
+		}
+		out = append(out, t)
 	}
+	d.checkListenClashes(listens)
 	slices.SortFunc(out, func(a, b Target) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }

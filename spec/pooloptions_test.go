@@ -16,6 +16,16 @@ var notPoolOptions = map[string]string{
 	"host":           "the pool's address: fleare.NewClient(t.Host, t.Port, ...)",
 	"port":           "the pool's address: fleare.NewClient(t.Host, t.Port, ...)",
 	"timeouts.drain": "the manager: how long a retired pool drains",
+	// The listen section configures the proxy in front of the pool, not
+	// the pool (Listen.ProxyOptions; the address goes to Proxy.Listen).
+	"listen.address":       "the proxy's listener",
+	"listen.users":         "Listen.ProxyOptions",
+	"listen.max_clients":   "Listen.ProxyOptions",
+	"listen.auth_timeout":  "Listen.ProxyOptions",
+	"listen.read_timeout":  "Listen.ProxyOptions",
+	"listen.write_timeout": "Listen.ProxyOptions",
+	"listen.max_pipeline":  "Listen.ProxyOptions",
+	"listen.client_buffer": "Listen.ProxyOptions",
 }
 
 // poolView is what PoolOptions decides, in comparable form: every option,
@@ -36,6 +46,8 @@ func vary(t *testing.T, k Key, tg *Target) {
 		*p += "x"
 	case *Secret:
 		*p = NewSecret(p.Reveal() + "x")
+	case *Users:
+		*p = NewUsers(append(p.All(), User{Username: "x", Password: NewSecret("x")})...)
 	case *int:
 		*p++
 	case *time.Duration:

@@ -36,6 +36,7 @@ func (d *decoder) resolve(name string, key *yaml.Node, def, own *layer) Target {
 	if (!t.Password.IsZero() || t.PasswordFile != "") && t.Username == "" {
 		d.usernameMissing(key, sc, def, own)
 	}
+	d.resolveListen(&t, key, own)
 	return t
 }
 
@@ -47,6 +48,8 @@ func set(f *field, t *Target, s *setting) {
 		*p = s.s
 	case *Secret:
 		*p = NewSecret(s.s)
+	case *Users:
+		*p = NewUsers(s.u...)
 	case *int:
 		*p = int(f.def)
 		if written {

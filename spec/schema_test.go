@@ -312,6 +312,8 @@ func TestSchemaMatchesParser(t *testing.T) {
 	}
 	// Built-in defaults, as the parser applies them.
 	builtin := mustParse(t, "version: 1\ntargets:\n  a: {host: h}\n", nil, nil).Targets[0]
+	// The listen section's defaults apply once a target has one.
+	builtin.Listen = mustParse(t, "version: 1\ntargets:\n  a: {host: h, listen: {address: ':0', users: [{username: u, password: p}]}}\n", nil, nil).Targets[0].Listen
 	for _, section := range []struct {
 		def        string
 		inDefaults bool
@@ -346,8 +348,10 @@ func checkLeaf(t *testing.T, defs map[string]any, path string, s map[string]any,
 		want = *v
 	case *Secret:
 		want = v.Reveal()
+	case *Users:
+		want = nil
 	}
-	if f.kind == kindPath || f.slot == slotHost {
+	if f.kind == kindPath || f.kind == kindUsers || f.slot == slotHost || f.slot == slotListenAddress {
 		want = nil // no default
 	}
 	if got := s["default"]; got != want {
@@ -386,7 +390,7 @@ func TestFieldTableCoversTarget(t *testing.T) {
 			full := name + sf.Name
 			switch {
 			case full == "Name":
-			case fv.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[Secret]():
+			case fv.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[Secret]() && sf.Type != reflect.TypeFor[Users]():
 				walk(fv, full+".")
 			default:
 				p := fv.Addr().Interface()
@@ -405,21 +409,22 @@ func TestFieldTableCoversTarget(t *testing.T) {
 
 func TestMarshalMatchesSchema(t *testing.T) {
 	sch := compileSchema(t)
-	path := filepath.Join(examplesDir, "multi-target.yaml")
-	cfg, err := exampleParser().Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := yamlToJSON(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sch.Validate(v); err != nil {
-		t.Errorf("schema rejects Marshal's output:\n%v\n%s", err, out)
+	for _, name := range []string{"multi-target.yaml", "proxy.yaml"} {
+		cfg, err := exampleParser().Load(filepath.Join(examplesDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := yamlToJSON(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(v); err != nil {
+			t.Errorf("%s: schema rejects Marshal's output:\n%v\n%s", name, err, out)
+		}
 	}
 }
 

@@ -104,6 +104,10 @@ type Target struct {
 	Timeouts Timeouts
 	// Retry paces reconnects after a failed dial.
 	Retry Retry
+	// Listen is where applications connect to reach the target through
+	// the manager's proxy; zero (Address "") when the target has no
+	// listen section.
+	Listen Listen
 }
 
 // Pool describes a target's connection pool.

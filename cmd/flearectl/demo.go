@@ -48,6 +48,12 @@ as they happen and a status table every --interval, and tells you which
 file to edit: change a pool size to watch a resize, or a port to the other
 server's to watch an endpoint swap (make-before-break).
 
+Each target also gets a proxy listener on a free loopback port: the
+banner prints a line "listen <target> <host:port>" for each, and the user
+name and file holding the password (another random one) that apps log in
+with. Point any Fleare client at it: a resize or an endpoint swap happens
+under its traffic while its connection stays up.
+
 The configuration goes to a temporary directory, or to --config PATH
 (which must not exist yet, and is kept afterwards). The password is in a
 password_file in the temporary directory, so the configuration holds no
@@ -79,6 +85,8 @@ type demo struct {
 	dir     string // temporary directory, removed at the end
 	cfgPath string
 	pwFile  string
+	appUser string // the apps' login to the demo's proxies
+	appFile string // the file holding its password
 	sock    string
 	servers []*fleartest.Server
 	m       *manager.Manager
@@ -132,6 +140,12 @@ func (d *demo) start(config string) error {
 	if err := os.WriteFile(d.pwFile, []byte(password+"\n"), 0o600); err != nil {
 		return err
 	}
+	// The apps' password: another random one, in a private file; only its
+	// path is printed.
+	d.appUser, d.appFile = "demo", filepath.Join(d.dir, "app-password")
+	if err := os.WriteFile(d.appFile, []byte(rand.Text()+"\n"), 0o600); err != nil {
+		return err
+	}
 	d.cfgPath = config
 	if d.cfgPath == "" {
 		d.cfgPath = filepath.Join(d.dir, "fleare.yaml")
@@ -162,7 +176,8 @@ func (d *demo) writeConfig() error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, demoConfig, strings.ReplaceAll(d.pwFile, "$", "$$"), d.servers[0].Port(), d.servers[1].Port())
+	_, err = fmt.Fprintf(f, demoConfig, strings.ReplaceAll(d.pwFile, "$", "$$"), d.servers[0].Port(), d.servers[1].Port(),
+		d.appUser, strings.ReplaceAll(d.appFile, "$", "$$"))
 	return errors.Join(err, f.Close())
 }
 
@@ -177,17 +192,26 @@ defaults:
   password_file: %[1]s
   timeouts: {connect: 2s, request: 2s, drain: 2s}
   retry: {max_retries: 1, interval: 250ms}
+  listen:
+    # Who may log in to the targets' proxies: apps connect to a target's
+    # listen address with any Fleare client, as to a Fleare server.
+    users:
+      - {username: %[4]s, password_file: %[5]s}
 targets:
   cache:
     host: 127.0.0.1
     port: %[2]d
     pool:
       size: 2
+    listen:
+      address: 127.0.0.1:0          # a free port, printed by the demo
   sessions:
     host: 127.0.0.1
     port: %[3]d
     pool:
       size: 3
+    listen:
+      address: 127.0.0.1:0
 `
 
 // stop stops everything start started and removes the temporary
@@ -222,8 +246,11 @@ func (d *demo) stop(w io.Writer, keepConfig bool) {
 }
 
 // ping pings every configured target every demoPingEvery until ctx ends,
-// through the manager's clients, so that the counters move.
+// through the manager's clients and through each target's proxy, as an
+// app would, so that the counters move.
 func (d *demo) ping(ctx context.Context) {
+	apps := &demoApps{d: d}
+	defer apps.close()
 	clients := make(map[string]*manager.Client)
 	t := time.NewTicker(demoPingEvery)
 	defer t.Stop()
@@ -245,6 +272,7 @@ func (d *demo) ping(ctx context.Context) {
 			}
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			_ = c.Ping(pctx) // failures show in the ERRORS column
+			apps.ping(pctx, tg.Name)
 			cancel()
 		}
 	}
@@ -316,11 +344,13 @@ func (b *dashboard) draw() {
 		buf.WriteString(clearScreen)
 		b.d.banner(&buf)
 		statusTable(&buf, st, time.Now())
+		proxyTable(&buf, st)
 		fmt.Fprintf(&buf, "\nRecent events:\n%s\n", strings.Join(b.recent, "\n"))
 	case key != b.lastKey:
 		b.lastKey = key
 		fmt.Fprintf(&buf, "\n-- status at %s --\n", time.Now().Format("15:04:05"))
 		statusTable(&buf, st, time.Now())
+		proxyTable(&buf, st)
 		fmt.Fprintln(&buf)
 	}
 	_, _ = b.w.Write(buf.Bytes())
@@ -335,6 +365,9 @@ func tableKey(st manager.Status) string {
 		fmt.Fprintf(&b, "|%s %s %s %d/%d %d", t.Name, t.Addr, t.State, t.Open, t.Desired, t.Waiting)
 		if p := t.Pending; p != nil {
 			fmt.Fprintf(&b, " → %s %s %d", p.Addr, p.State, p.Open)
+		}
+		if p := t.Proxy; p != nil {
+			fmt.Fprintf(&b, " proxy %s %d", p.Listening, p.Clients)
 		}
 	}
 	return b.String()
@@ -357,4 +390,5 @@ Edit the config file and save it, then watch the events:
 Ctrl-C stops the demo.
 
 `, a.Addr(), b.Addr(), d.cfgPath, d.sock, b.Port())
+	d.listenBanner(w)
 }

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -16,6 +22,7 @@ var (
 	bannerConfig = regexp.MustCompile(`(?m)^  config     (\S+)$`)
 	bannerSocket = regexp.MustCompile(`(?m)^  status     flearectl status --socket (\S+)$`)
 	bannerServer = regexp.MustCompile(`(?m)^  server A   127\.0\.0\.1:(\d+) .*\n  server B   127\.0\.0\.1:(\d+) `)
+	bannerListen = regexp.MustCompile(`(?m)^listen cache (127\.0\.0\.1:\d+)\nlisten sessions 127\.0\.0\.1:\d+\n  log in as user "demo" with the password in (\S+)\n`)
 )
 
 // tmpEmpty fails the test if dir holds anything.
@@ -31,16 +38,23 @@ func TestDemo(t *testing.T) {
 	tmp := shortDir(t)
 	env := baseEnv(tmp, "TMPDIR="+tmp)
 	p := start(t, env, "", "demo", "--interval", "100ms")
-	var cfg, sock, portA, portB string
+	var cfg, sock, portA, portB, listen, appFile string
 	waitFor(t, "the banner", func() bool {
 		out := p.stdout.String()
-		m1, m2, m3 := bannerConfig.FindStringSubmatch(out), bannerSocket.FindStringSubmatch(out), bannerServer.FindStringSubmatch(out)
-		if m1 == nil || m2 == nil || m3 == nil {
+		m1, m2, m3, m4 := bannerConfig.FindStringSubmatch(out), bannerSocket.FindStringSubmatch(out), bannerServer.FindStringSubmatch(out), bannerListen.FindStringSubmatch(out)
+		if m1 == nil || m2 == nil || m3 == nil || m4 == nil {
 			return false
 		}
-		cfg, sock, portA, portB = m1[1], m2[1], m3[1], m3[2]
+		cfg, sock, portA, portB, listen, appFile = m1[1], m2[1], m3[1], m3[2], m4[1], m4[2]
 		return true
 	})
+	// An app, with the project's own client, logs in to cache's proxy as
+	// the banner says, and keeps sending requests through the edits below.
+	appPassword, err := os.ReadFile(appFile)
+	if err != nil {
+		t.Fatalf("the apps' password file: %v", err)
+	}
+	app := demoApp(t, listen, strings.TrimSpace(string(appPassword)))
 	password, err := os.ReadFile(filepath.Join(filepath.Dir(cfg), "password"))
 	if err != nil || len(password) < 10 {
 		t.Fatalf("the demo's password file: %v", err)
@@ -81,6 +95,9 @@ func TestDemo(t *testing.T) {
 		out := p.stdout.String()
 		return strings.Contains(out, "target.resized cache") && strings.Contains(out, "target.replaced cache")
 	})
+	if n, failed := app.stop(); n == 0 || failed != 0 || app.drops.Load() != 0 {
+		t.Errorf("the app through the proxy: %d requests, %d failed (first: %v), %d disconnects", n, failed, app.firstFailure.Load(), app.drops.Load())
+	}
 
 	p.signal(t, syscall.SIGINT)
 	if code := p.wait(t, 15*time.Second); code != 0 {
@@ -90,7 +107,59 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the demo did not say it stopped:\n%s", p.stdout.String())
 	}
 	noSecret(t, strings.TrimSpace(string(password)), p.stdout.String(), p.stderr.String())
+	noSecret(t, strings.TrimSpace(string(appPassword)), p.stdout.String(), p.stderr.String())
 	tmpEmpty(t, tmp)
+}
+
+// trafficApp is an app sending SET and PING through the demo's proxy
+// until stopped.
+type trafficApp struct {
+	done         chan struct{}
+	finished     chan struct{}
+	n, failed    atomic.Int64
+	drops        atomic.Int64
+	firstFailure atomic.Value
+}
+
+func demoApp(t *testing.T, addr, password string) *trafficApp {
+	t.Helper()
+	host, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
+	a := &trafficApp{done: make(chan struct{}), finished: make(chan struct{})}
+	c := fleare.NewClient(host, port, fleare.Options{PoolSize: 1, Username: "demo", Password: password,
+		OnEvent: func(e fleare.Event) {
+			if e.Type == fleare.EventDisconnected {
+				a.drops.Add(1)
+			}
+		}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatalf("log in through the demo's proxy: %v", err)
+	}
+	go func() {
+		defer close(a.finished)
+		defer c.Close(context.Background())
+		for i := 0; ; i++ {
+			select {
+			case <-a.done:
+				return
+			default:
+			}
+			if r, err := c.Exec(ctx, "SET", "k", strconv.Itoa(i)); err != nil || r.Status != "Ok" {
+				a.failed.Add(1)
+				a.firstFailure.CompareAndSwap(nil, fmt.Sprint(r, err))
+			}
+			a.n.Add(1)
+		}
+	}()
+	return a
+}
+
+func (a *trafficApp) stop() (n, failed int64) {
+	close(a.done)
+	<-a.finished
+	return a.n.Load(), a.failed.Load()
 }
 
 func TestDemoDuration(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -197,5 +198,50 @@ func TestClockSkew(t *testing.T) {
 	}
 	if got := clockSkew(time.Time{}, start, end); got != 0 {
 		t.Errorf("skew without a server time = %v", got)
+	}
+}
+
+// Targets with a listen section get a row in the proxies table, in text,
+// and a "proxy" object in JSON.
+func TestStatusProxies(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	st := manager.Status{Targets: []manager.TargetStatus{
+		{Name: "a", Stats: fleare.Stats{Addr: "10.0.0.1:9219"}, Proxy: &manager.ProxyStatus{
+			Address: "127.0.0.1:0", Listening: "127.0.0.1:7219", Clients: 3, Requests: 120, Errors: 2, AuthFailures: 4, LimitHits: 1,
+			Dropped: manager.ProxyDrops{ReadTimeout: 1, WriteTimeout: 1}}},
+		{Name: "b", Stats: fleare.Stats{Addr: "10.0.0.2:9219"}, Proxy: &manager.ProxyStatus{
+			Address: "127.0.0.1:7220", ListenError: "proxy: listen: address already in use"}},
+		{Name: "c", Stats: fleare.Stats{Addr: "10.0.0.3:9219"}},
+	}}
+	var b bytes.Buffer
+	if err := printStatus(&b, st, "table", now, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Proxies (apps connect here):\n",
+		"  NAME  LISTEN                          CLIENTS  REQUESTS  ERRORS  AUTH-FAILURES  LIMIT-HITS  DROPPED\n",
+		"  a     127.0.0.1:7219                  3        120       2       4              1           2\n",
+		"  b     127.0.0.1:7220 (not listening)  0        0         0       0              0           0\n",
+		"  b: cannot listen on 127.0.0.1:7220: proxy: listen: address already in use\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	if err := printStatus(&b, st, "json", now, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"proxy": {`, `"listening": "127.0.0.1:7219"`, `"auth_failures": 4`, `"limit_hits": 1`, `"read_timeout": 1`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("JSON status lacks %s:\n%s", want, b.String())
+		}
+	}
+	var back manager.Status
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Targets[0].Proxy == nil || *back.Targets[0].Proxy != *st.Targets[0].Proxy || back.Targets[2].Proxy != nil {
+		t.Errorf("JSON round trip: %+v", back.Targets)
 	}
 }

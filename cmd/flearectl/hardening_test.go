@@ -429,3 +429,35 @@ func TestWatchdog(t *testing.T) {
 		t.Error("a disarmed watchdog ended the process")
 	}
 }
+
+// validate, check and serve at start list the first spec.MaxProblems of a
+// file with more, then a line counting the rest, and give the total.
+func TestOfflineRejectionCountsTheRest(t *testing.T) {
+	dir := shortDir(t)
+	const n = 150
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\ntargets:\n  a:\n    host: 127.0.0.1\n")
+	for i := range n {
+		fmt.Fprintf(&b, "    unknown_%d: 1\n", i)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rest := fmt.Sprintf("%d more problem(s) not listed", n-100)
+	r := quick(t, baseEnv(dir), "validate", "-f", bad)
+	if r.code != 1 || !strings.Contains(r.stdout, "unknown_99:") || strings.Contains(r.stdout, "unknown_100:") ||
+		!strings.Contains(r.stdout, rest) {
+		t.Errorf("validate: exit %d\n%.500s...%s", r.code, r.stdout, r.stdout[max(0, len(r.stdout)-300):])
+	}
+	for _, args := range [][]string{
+		{"check", "-f", bad},
+		{"serve", "-f", bad, "--socket", filepath.Join(dir, "s.sock")},
+	} {
+		r := quick(t, baseEnv(dir), args...)
+		if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("is invalid (%d problems)", n)) ||
+			!strings.Contains(r.stderr, rest) || strings.Contains(r.stderr, "unknown_100:") {
+			t.Errorf("%s: exit %d\n%.500s...%s", args[0], r.code, r.stderr, r.stderr[max(0, len(r.stderr)-300):])
+		}
+	}
+}

@@ -34,14 +34,20 @@ func warnExposedSecrets(logger *slog.Logger, path string, cfg *spec.Config) {
 		return
 	}
 	seen := make(map[string]bool)
-	for _, t := range cfg.Targets {
-		if t.PasswordFile == "" || seen[t.PasswordFile] {
-			continue
+	check := func(target, file string) {
+		if file == "" || seen[file] {
+			return
 		}
-		seen[t.PasswordFile] = true
-		if fi, err := os.Stat(t.PasswordFile); err == nil && fi.Mode().Perm()&groupOrOther != 0 {
+		seen[file] = true
+		if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&groupOrOther != 0 {
 			logger.Warn("a password_file is readable by group or others: chmod 600 it",
-				"target", t.Name, "password_file", t.PasswordFile, "mode", fi.Mode().Perm().String())
+				"target", target, "password_file", file, "mode", fi.Mode().Perm().String())
+		}
+	}
+	for _, t := range cfg.Targets {
+		check(t.Name, t.PasswordFile)
+		for _, u := range t.Listen.Users.All() { // the apps' logins to the proxy
+			check(t.Name, u.PasswordFile)
 		}
 	}
 }

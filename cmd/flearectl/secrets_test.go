@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
@@ -22,12 +24,21 @@ import (
 const (
 	rotatedPassword = "rotated-Scan-pa55"
 	wrongPassword   = "wrong-Scan-pa55"
+	// The apps' passwords, checked by the proxy of target good: before and
+	// after the rotation, and a wrong one an app tries.
+	appPassword        = "app-Scan-pa55"
+	appRotatedPassword = "app-rotated-Scan-pa55"
+	appWrongPassword   = "app-wrong-Scan-pa55"
 )
 
 // secretsConfig writes a configuration with the passwords written literally
 // (the worst case for leaks), readable by others, so serve warns about it.
 func secretsConfig(t *testing.T, path string, good *fleartest.Server, goodPassword string, badPort int) string {
 	t.Helper()
+	appPw := appPassword
+	if goodPassword == rotatedPassword {
+		appPw = appRotatedPassword
+	}
 	data := fmt.Sprintf(`version: 1
 defaults:
   username: %s
@@ -38,11 +49,12 @@ targets:
     host: 127.0.0.1
     port: %d
     password: %q
+    listen: {address: "127.0.0.1:0", users: [{username: web, password: %q}]}
   bad:
     host: 127.0.0.1
     port: %d
     password: %q
-`, testUser, good.Port(), goodPassword, badPort, wrongPassword)
+`, testUser, good.Port(), goodPassword, appPw, badPort, wrongPassword)
 	if err := os.WriteFile(path+".tmp", []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +112,12 @@ func TestNoPasswordInAnyOutput(t *testing.T) {
 	// "bad" authenticates with a wrong password: errors in events, logs,
 	// status.
 	waitStatus(t, sock, "bad in error", func(st manager.Status) bool { return target(st, "bad").LastError != "" })
+	// An app logs in to good's proxy, and another fails to: an auth event.
+	st := waitStatus(t, sock, "good's proxy", func(st manager.Status) bool {
+		return target(st, "good").Proxy != nil && target(st, "good").Proxy.Listening != ""
+	})
+	appLogin(t, target(st, "good").Proxy.Listening, appPassword, true)
+	appLogin(t, target(st, "good").Proxy.Listening, appWrongPassword, false)
 
 	// A rotation that moves "good" to server B: a replace whose plan and
 	// event show the password change.
@@ -154,12 +172,29 @@ func TestNoPasswordInAnyOutput(t *testing.T) {
 
 	// The scan means something only if the outputs saw the events.
 	all := strings.Join(outputs, "\n")
-	for _, want := range []string{"password changed", "authentication", "target.replaced", "config.rejected", `"level":"DEBUG"`} {
+	for _, want := range []string{"password changed", "authentication", "target.replaced", "config.rejected", `"level":"DEBUG"`,
+		"listen.users changed", "proxy.auth_failed", `"clients": 1`} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the outputs never mention %q: the scan does not cover it", want)
 		}
 	}
-	for _, secret := range []string{testPassword, rotatedPassword, wrongPassword} {
+	for _, secret := range []string{testPassword, rotatedPassword, wrongPassword, appPassword, appRotatedPassword, appWrongPassword} {
 		noSecret(t, secret, outputs...)
+	}
+}
+
+// appLogin logs in to the proxy at addr as user web with password, as an
+// app would, and checks whether that succeeded. A successful app stays
+// connected until the test ends.
+func appLogin(t *testing.T, addr, password string, ok bool) {
+	t.Helper()
+	host, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
+	c := fleare.NewClient(host, port, fleare.Options{PoolSize: 1, Username: "web", Password: password, MaxRetries: 0})
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); (err == nil) != ok {
+		t.Fatalf("app login through the proxy: %v (want success %v)", err, ok)
 	}
 }

@@ -45,6 +45,12 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 applies each change (however the file is saved; also on SIGHUP), logs with
 log/slog to stderr, and serves the admin API that the other commands use.
 
+The front door: a target with a listen section gets a proxy on its
+listen.address. Apps connect there with their unchanged Fleare client and
+log in as one of listen.users (checked by serve, never by the server); their
+requests go over the target's pool, and reloads resize, swap and repair it
+while their connections stay up. flearectl status shows each proxy.
+
 One source of truth: with -f, FILE is the configuration, and the admin API
 refuses apply unless forced (flearectl apply --force), since the file's
 next change, a SIGHUP or a restart would undo it. Without -f, serve starts
@@ -77,8 +83,9 @@ ADDR, any interface, with no token, for remote scraping: the metrics hold
 no secret (target names, endpoints, counts) and the listener offers no
 control (every other path is 404). The admin API keeps its own /metrics.
 
-SIGTERM or SIGINT: serve stops the admin API, closes every pool (requests
-in flight get each target's drain timeout, bounded by --shutdown-timeout),
+SIGTERM or SIGINT: serve stops the admin API, stops every proxy listening
+and drains its apps, closes every pool (requests in flight get each
+target's drain timeout, bounded by --shutdown-timeout),
 and exits 0. Whatever is stuck, serve exits by --shutdown-timeout after
 the signal (exit 1 if the shutdown had not finished); a second signal
 ends it at once.`,
@@ -366,15 +373,17 @@ func configError(path string, err error) error {
 	if path == admin.StdinFile {
 		path = stdinName
 	}
-	problems := spec.Errors(err)
-	if len(problems) == 0 {
+	if len(spec.Errors(err)) == 0 {
 		return &exitError{code: exitFail, err: err}
 	}
+	// Count and Lines include the problems past spec.MaxProblems: the
+	// total, and a last line saying how many were not listed.
+	n := spec.Count(err)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s is invalid (%d %s):", path, len(problems), plural(len(problems), "problem", "problems"))
-	for _, p := range problems {
+	fmt.Fprintf(&b, "%s is invalid (%d %s):", path, n, plural(n, "problem", "problems"))
+	for _, line := range spec.Lines(err) {
 		b.WriteString("\n")
-		b.WriteString(p.Error())
+		b.WriteString(line)
 	}
 	return &exitError{code: exitFail, err: errors.New(b.String())}
 }

@@ -252,6 +252,7 @@ func printStatus(w io.Writer, st manager.Status, output string, now time.Time, t
 		fmt.Fprintln(w)
 	}
 	statusTable(w, st, now)
+	proxyTable(w, st)
 	statusDetails(w, st, now)
 	return nil
 }

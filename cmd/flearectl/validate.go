@@ -80,16 +80,16 @@ func validate(cmd *cobra.Command, w io.Writer, path string) bool {
 		fmt.Fprintf(w, "%s: ok (%d %s)\n", name, n, plural(n, "target", "targets"))
 		return true
 	}
-	problems := spec.Errors(err)
-	if len(problems) == 0 {
+	if len(spec.Errors(err)) == 0 {
 		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 			err = pe.Err
 		}
 		fmt.Fprintf(w, "%s: cannot read: %v\n", name, err)
 		return false
 	}
-	for _, p := range problems {
-		fmt.Fprintln(w, p.Error())
+	// Lines ends with the count of the problems left unlisted, if any.
+	for _, line := range spec.Lines(err) {
+		fmt.Fprintln(w, line)
 	}
 	return false
 }
