@@ -40,6 +40,15 @@ func readOnly(command string) bool {
 	return false
 }
 
+// invalidFormat is the text of the "Error" reply to a request frame that
+// is not a Command, as the real server words it. The protobuf library
+// puts a non-breaking space after "proto:" in some builds (to discourage
+// comparing its errors); apps get the plain space the server sends,
+// whichever build of the proxy they talk to.
+func invalidFormat(err error) string {
+	return "invalid command format: " + strings.ReplaceAll(err.Error(), "\u00a0", " ") + "\n"
+}
+
 // backendFailure is the text of the "Error" reply for a request the
 // backend failed (no connection, timeout...). Errors from package fleare
 // never hold a password.

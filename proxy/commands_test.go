@@ -58,7 +58,7 @@ func TestProxyAnswersAndProtects(t *testing.T) {
 
 	r.write([]byte{0, 0, 0, 3, 0xff, 0xff, 0xff})
 	resp := r.next()
-	if resp.GetStatus() != "Error" || !strings.HasPrefix(string(resp.GetResult()), "invalid command format: proto") || resp.GetClientId() != id {
+	if resp.GetStatus() != "Error" || string(resp.GetResult()) != "invalid command format: proto: cannot parse invalid wire-format data\n" || resp.GetClientId() != id {
 		t.Fatalf("garbage: %v", resp)
 	}
 	resp = r.call("", "a", "b")
