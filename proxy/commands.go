@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 )
@@ -18,10 +19,17 @@ const msgUnknownCommand = "InvalidCommandError: The system could not process you
 // missing key kill the real server, and no safe equivalent keeps their
 // meaning (checking that the key exists first leaves a window in which
 // another client deletes it), so they are refused whatever their
-// arguments.
+// arguments. The name is compared without case (as the server reads it)
+// and by its first word: whether the server trims blanks around a name,
+// or splits one holding spaces, is not known, so no such spelling gets
+// through either.
 func refusal(command string, _ []string) (msg string, refused bool) {
+	word := strings.TrimLeftFunc(command, unicode.IsSpace) // no allocation: every request comes here
+	if i := strings.IndexFunc(word, unicode.IsSpace); i >= 0 {
+		word = word[:i]
+	}
 	for _, c := range [...]string{"STR.GET", "NUM.GET"} {
-		if strings.EqualFold(command, c) {
+		if strings.EqualFold(word, c) {
 			return "ProxyError: " + c + " is refused by the proxy: it crashes the Fleare server when the key is missing; use GET\n", true
 		}
 	}

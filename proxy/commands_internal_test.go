@@ -17,3 +17,19 @@ func TestInvalidFormatText(t *testing.T) {
 		}
 	}
 }
+
+// STR.GET and NUM.GET are refused in any spelling a server might still
+// read as them: any case (ſ folds to s), with blanks around the name, or
+// with words after it in the name itself. Other names pass.
+func TestRefusalSpellings(t *testing.T) {
+	for _, name := range []string{"STR.GET", "num.get", "Str.Get", " STR.GET", "NUM.GET\t", "\nstr.get", "STR.GET missing", "\u017ftr.get"} {
+		if _, refused := refusal(name, []string{"missing"}); !refused {
+			t.Errorf("%q is not refused", name)
+		}
+	}
+	for _, name := range []string{"GET", "STR.SET", "STR.GETX", "XSTR.GET", "STR.GET.X", ""} {
+		if msg, refused := refusal(name, []string{"k"}); refused {
+			t.Errorf("%q is refused: %s", name, msg)
+		}
+	}
+}

@@ -188,7 +188,7 @@ func TestServerNeverSeesHarm(t *testing.T) {
 		r.expectClosed()
 	}
 	r := login(t, addr)
-	for _, cmd := range []string{"STR.GET", "NUM.GET", "Str.Get"} {
+	for _, cmd := range []string{"STR.GET", "NUM.GET", "Str.Get", " STR.GET", "num.get\t", "STR.GET missing", "\u017ftr.get"} {
 		if resp := r.call(cmd, "missing"); resp.GetStatus() != "Error" {
 			t.Fatalf("%s: %v", cmd, resp)
 		}
