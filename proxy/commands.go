@@ -19,7 +19,9 @@ const msgUnknownCommand = "InvalidCommandError: The system could not process you
 // missing key kill the real server, and no safe equivalent keeps their
 // meaning (checking that the key exists first leaves a window in which
 // another client deletes it), so they are refused whatever their
-// arguments. The name is compared without case (as the server reads it)
+// arguments. AUTH after the login is refused too: it would hand the app's
+// credentials to the server, which never sees the apps' logins, and could
+// change the login of a pooled connection that other apps share. The name is compared without case (as the server reads it)
 // and by its first word: whether the server trims blanks around a name,
 // or splits one holding spaces, is not known, so no such spelling gets
 // through either.
@@ -27,6 +29,9 @@ func refusal(command string, _ []string) (msg string, refused bool) {
 	word := strings.TrimLeftFunc(command, unicode.IsSpace) // no allocation: every request comes here
 	if i := strings.IndexFunc(word, unicode.IsSpace); i >= 0 {
 		word = word[:i]
+	}
+	if strings.EqualFold(word, "AUTH") {
+		return "ProxyError: AUTH is refused by the proxy: an app logs in once, with its first frame; the server's connections are logged in by the manager\n", true
 	}
 	for _, c := range [...]string{"STR.GET", "NUM.GET"} {
 		if strings.EqualFold(word, c) {

@@ -18,11 +18,12 @@ func TestInvalidFormatText(t *testing.T) {
 	}
 }
 
-// STR.GET and NUM.GET are refused in any spelling a server might still
-// read as them: any case (ſ folds to s), with blanks around the name, or
-// with words after it in the name itself. Other names pass.
+// STR.GET, NUM.GET and AUTH (after the login) are refused in any spelling
+// a server might still read as them: any case (ſ folds to s), with blanks
+// around the name, or with words after it in the name itself. Other names
+// pass.
 func TestRefusalSpellings(t *testing.T) {
-	for _, name := range []string{"STR.GET", "num.get", "Str.Get", " STR.GET", "NUM.GET\t", "\nstr.get", "STR.GET missing", "\u017ftr.get"} {
+	for _, name := range []string{"STR.GET", "num.get", "Str.Get", " STR.GET", "NUM.GET\t", "\nstr.get", "STR.GET missing", "\u017ftr.get", "auth", "AUTH", " Auth "} {
 		if _, refused := refusal(name, []string{"missing"}); !refused {
 			t.Errorf("%q is not refused", name)
 		}

@@ -193,6 +193,13 @@ func TestServerNeverSeesHarm(t *testing.T) {
 			t.Fatalf("%s: %v", cmd, resp)
 		}
 	}
+	// A second login after the first: the server never sees an app's
+	// credentials, and a pooled connection's login is the manager's.
+	for _, cmd := range []string{"auth", "AUTH"} {
+		if resp := r.call(cmd, appUser, appPass); resp.GetStatus() != "Error" || !strings.HasPrefix(string(resp.GetResult()), "ProxyError: AUTH is refused") {
+			t.Fatalf("%s after login: %v", cmd, resp)
+		}
+	}
 	if srv.Requests() != 2 || srv.Accepted() != 2 || srv.Conns() != 2 {
 		t.Fatalf("server: %d requests, %d accepted, %d connections", srv.Requests(), srv.Accepted(), srv.Conns())
 	}
