@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
+	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/manager"
+	"github.com/fleare-manager/fleare-manager/reconcile"
 )
 
 // Apps connected through a target's proxy stay connected while the target
@@ -117,5 +119,54 @@ func TestProxyClientsHeldWhilePaused(t *testing.T) {
 	}
 	if srv.Stranded() != 0 {
 		t.Errorf("%d handshakes stranded at the server", srv.Stranded())
+	}
+}
+
+// Removing a target's listen section, the target kept, is an in-place
+// update: the proxy stops listening and drains its apps (a request in
+// flight is answered first), and the pool goes on serving.
+func TestProxyListenSectionRemoved(t *testing.T) {
+	srv := strictServer(t, testkit.Users())
+	m := testkit.NewManager(t, manager.Options{})
+	ev := testkit.Record(t, m)
+	ctx := testkit.Context(t)
+	testkit.Apply(t, m, proxyYAML(proxyTarget{name: "a", srv: srv, size: 2, listen: "127.0.0.1:0"}))
+	testkit.WaitConns(t, srv, 2)
+	addr := m.ListenAddr("a")
+	app, err := appConn(t, addr, appUser, appPass, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := srv.Accepted()
+	srv.SetLatency(300 * time.Millisecond) // the request below is in flight during the removal
+	requests := func() uint64 { return m.Status().Targets[0].Proxy.Requests }
+	before := requests()
+	answered := make(chan error, 1)
+	go func() {
+		_, err := app.Exec(ctx, "SET", "k", "v")
+		answered <- err
+	}()
+	poll.Until(t, "the proxy to read the request", func() bool { return requests() > before })
+	res := testkit.Apply(t, m, proxyYAML(proxyTarget{name: "a", srv: srv, size: 2}))
+	if len(res.Plan.Actions) != 1 || res.Plan.Actions[0].Kind != reconcile.Update {
+		t.Fatalf("plan:\n%s", res.Plan)
+	}
+	if err := <-answered; err != nil {
+		t.Errorf("request in flight during the removal: %v", err)
+	}
+	e, _ := ev.Wait(t, 0, "proxy.closed", testkit.Is(manager.EventProxyClosed, "a"))
+	if e.Error != "" || e.Old != "listen removed" {
+		t.Errorf("event %+v", e)
+	}
+	if nc, err := net.Dial("tcp", addr); err == nil {
+		nc.Close()
+		t.Errorf("the address still accepts after its listen section was removed")
+	}
+	srv.SetLatency(0)
+	if err := m.Client("a").Ping(ctx); err != nil {
+		t.Errorf("the pool after the removal: %v", err)
+	}
+	if st := m.Status().Targets[0]; st.Proxy != nil || m.ListenAddr("a") != "" || srv.Accepted() != accepted {
+		t.Errorf("status %+v, proxy %+v; %d new connections at the server (want the pool kept)", st, st.Proxy, srv.Accepted()-accepted)
 	}
 }
