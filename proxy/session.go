@@ -219,7 +219,7 @@ func (s *session) waitRoom(ctx context.Context) bool {
 func (s *session) handle(ctx context.Context, body []byte) bool {
 	var cmd wire.Command
 	if err := proto.Unmarshal(body, &cmd); err != nil {
-		return s.answerLocal(ctx, "invalid command format: "+err.Error()+"\n")
+		return s.answerLocal(ctx, invalidFormat(err))
 	}
 	name, args := cmd.GetCommand(), cmd.GetArgs()
 	if name == "" {
