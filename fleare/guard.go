@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // ErrUnsafeCommand is matched by the error of a request refused because its
@@ -25,10 +26,17 @@ var unsafeCommands = [...]string{"STR.GET", "NUM.GET"}
 // list. Client.StrGet and Client.NumGet are safe replacements.
 func UnsafeCommands() []string { return slices.Clone(unsafeCommands[:]) }
 
-// IsUnsafe reports whether command, in any case, is one of UnsafeCommands.
+// IsUnsafe reports whether command is one of UnsafeCommands in any case
+// (Unicode case folding: "ſtr.get" too, which upper-cases to STR.GET), or
+// has one as its first word ("STR.GET ", " num.get"): whether the server
+// trims or splits a command name is not known.
 func IsUnsafe(command string) bool {
+	word := strings.TrimLeftFunc(command, unicode.IsSpace)
+	if i := strings.IndexFunc(word, unicode.IsSpace); i >= 0 {
+		word = word[:i]
+	}
 	for _, u := range unsafeCommands {
-		if len(command) == len(u) && strings.EqualFold(command, u) {
+		if strings.EqualFold(word, u) {
 			return true
 		}
 	}

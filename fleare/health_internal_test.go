@@ -2,6 +2,7 @@ package fleare
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,11 +26,13 @@ func TestHealthCheckOnlyStaleConnections(t *testing.T) {
 	if err := srv.Wait(ctx, func() bool { return srv.Conns() == 2 }); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.WriteStray(); n != 2 {
-		t.Fatalf("strays written on %d connections, want 2", n)
-	}
 	pcs := idleConns(c)
-	waitFor(t, func() bool { return pcs[0].conn.idleErr() == errStray && pcs[1].conn.idleErr() == errStray })
+	// A connection just dialed is idle for WriteStray once its server
+	// goroutine waits for a request: write until both hold a stray.
+	waitFor(t, func() bool {
+		srv.WriteStray()
+		return pcs[0].conn.idleErr() == errStray && pcs[1].conn.idleErr() == errStray
+	})
 
 	now := time.Now()
 	c.checkIdle(now) // nothing idle for an hour yet
@@ -78,4 +81,51 @@ func TestHealthCheckerStopsWithLastClient(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return !running() })
+}
+
+// A request that comes while the health check holds an idle pipelined
+// connection waits, unsent (a reply would look like a stray to the look),
+// and goes out once the check hands the connection back.
+func TestRequestDuringPipelinedHealthCheck(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{})
+	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 1, Pipeline: 4, HealthCheckInterval: time.Hour, CloseSpacing: -1})
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	p := c.shared[0].pipe
+	c.mu.Unlock()
+	if !p.hold() {
+		t.Fatal("an idle pipelined connection could not be held for a check")
+	}
+	before := srv.Requests()
+	done := make(chan error, 1)
+	go func() {
+		res, err := c.Do(ctx, "PING", "held")
+		if err == nil && string(res) != "PONG held" {
+			err = fmt.Errorf("reply %q", res)
+		}
+		done <- err
+	}()
+	waitFor(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.queue.len() == 1
+	})
+	p.mu.Lock()
+	unsent := p.unsent
+	p.mu.Unlock()
+	if n := srv.Requests() - before; n != 0 || unsent != 1 {
+		t.Fatalf("while the connection was held: %d requests reached the server, %d unsent, want 0 and 1", n, unsent)
+	}
+	p.unhold(nil)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.ClosedStray != 0 || s.Open != 1 {
+		t.Fatalf("stats after the check: %+v", s)
+	}
 }

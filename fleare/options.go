@@ -65,9 +65,11 @@ type Options struct {
 	// max(RetryInterval, MaxBackoff), with ±20% jitter. Default 10s.
 	RetryInterval time.Duration
 	// HealthCheckInterval is how often idle connections are checked for a
-	// peer that hung up (a cheap non-blocking read, no traffic), so that a
-	// server that went away is noticed and its connections replaced without
-	// waiting for a request to fail. Default 1s.
+	// peer that hung up or a stray reply (a cheap non-blocking look, no
+	// traffic), so that a server that went away is noticed and its
+	// connections replaced without waiting for a request to fail. Only
+	// connections neither used nor checked for a whole interval are
+	// looked at. Default 1s.
 	HealthCheckInterval time.Duration
 
 	// MaxLifetime, when positive, is how long a connection lives: once it
@@ -91,14 +93,18 @@ type Options struct {
 	AfterConnect func(ctx context.Context, c *Conn) error
 
 	// Pipeline, when above 1, turns pipelining on: up to Pipeline requests
-	// share one connection at a time, written in batches while earlier
-	// ones await their replies, which the server sends in order. Requests
-	// go to the connections round-robin; a caller waits only when every
-	// connection has Pipeline requests in flight. It raises throughput when
-	// callers outnumber connections (many concurrent requests over few
-	// connections): fewer system calls per request on both sides. It does
-	// not help one caller, nor requests that are slow on the server (they
-	// delay the replies queued behind them on their connection).
+	// share one connection at a time. The callers do the I/O themselves:
+	// requests that come while a batch awaits its replies are written
+	// together in one write once it is answered, and replies are read in
+	// bulk and handed out in order; a caller alone on a connection writes
+	// and reads its own request, as in plain mode. Requests fill the first
+	// connection with room; a caller waits only when every connection has
+	// Pipeline requests in flight. It raises throughput when callers
+	// outnumber connections (fewer system calls per request on both sides,
+	// 3 to 8 times the plain pool's PING/s from 16 callers up in
+	// BENCHMARKS.md) and costs nothing to one caller. It does not help
+	// requests that are slow on the server (they delay the replies queued
+	// behind them on their connection). 32 is a good depth.
 	//
 	// Deadlines work differently: a request whose deadline passes closes
 	// its connection, and the other requests in flight on it fail with a
@@ -108,7 +114,8 @@ type Options struct {
 	// plain mode.
 	// Pipeline can change with Update while it stays above 1; turning it on
 	// or off needs a new Client. Default 0: off, one request per
-	// connection at a time.
+	// connection at a time: pipelining stays opt-in because of the
+	// deadlines above (see BENCHMARKS.md, "Pipelining").
 	Pipeline int
 
 	// CloseSpacing is how long a server's gate stays shut after a

@@ -27,11 +27,12 @@ var (
 // I/O, in two roles:
 //
 //   - The writer. A caller encodes its request into the outgoing buffer
-//     and queues its call; if nobody is writing, it becomes the writer and
-//     sends the buffer in one write, again and again until the buffer is
-//     empty. Requests queued meanwhile by others go out in its next write:
-//     under load a write carries many requests, with one caller alone it
-//     carries its own.
+//     and queues its call; if nobody is writing and no batch awaits its
+//     replies (see batchLocked), it becomes the writer and sends the
+//     buffer in one write. Requests queued while a batch is out wait, and
+//     the reader that reads the batch's last reply writes them all in one
+//     write: under load a write carries many requests, with one caller
+//     alone it carries its own.
 //   - The reader. A caller whose request is out waits for its reply; if
 //     nobody is reading, it becomes the reader and reads replies, in bulk
 //     through the connection's buffer, handing each to the oldest queued
@@ -246,7 +247,11 @@ func (p *pipe) await(ctx context.Context, c *call, deadline time.Time) (Reply, b
 	p.mu.Lock()
 	if !c.popped && !c.signaled && !p.reading && p.err == nil {
 		p.reading, c.reading = true, true
+		write := p.owedWriteLocked()
 		p.mu.Unlock()
+		if write {
+			p.flush(deadline)
+		}
 		return p.read(ctx, c, deadline)
 	}
 	p.mu.Unlock()
@@ -410,8 +415,10 @@ func (p *pipe) read(ctx context.Context, c *call, deadline time.Time) (Reply, bo
 	if c == nil {
 		return Reply{}, false, nil
 	}
-	if ce := (*ConnError)(nil); ownTimeout && errors.As(c.err, &ce) && ce.Err == errPipeAborted {
-		c.err = &TimeoutError{Op: "read", Addr: p.conn.addr, Sent: true}
+	if ownTimeout {
+		if ce := (*ConnError)(nil); errors.As(c.err, &ce) && ce.Err == errPipeAborted {
+			c.err = &TimeoutError{Op: "read", Addr: p.conn.addr, Sent: true}
+		}
 	}
 	res, err := p.result(c)
 	return res, false, err

@@ -295,7 +295,14 @@ func TestUnsafeCommandsGuarded(t *testing.T) {
 			}
 		}
 	}
-	if !fleare.IsUnsafe("str.get") || fleare.IsUnsafe("GET") || srv.Requests() != 0 {
+	// Other spellings a server could still read as them: ſ upper-cases to
+	// S, and whether the server trims or splits a name is not known.
+	for _, cmd := range []string{"\u017ftr.get", " STR.GET", "NUM.GET\t", "str.get missing"} {
+		if _, err := c.Do(ctx, cmd, "missing"); !errors.Is(err, fleare.ErrUnsafeCommand) {
+			t.Fatalf("%q: %v, want ErrUnsafeCommand", cmd, err)
+		}
+	}
+	if !fleare.IsUnsafe("str.get") || fleare.IsUnsafe("GET") || fleare.IsUnsafe("STR.GETX") || fleare.IsUnsafe("STR.SET") || srv.Requests() != 0 {
 		t.Fatalf("guard: IsUnsafe wrong, or %d requests reached the server", srv.Requests())
 	}
 	if s, err := c.StrGet(ctx, "missing"); err != nil || s != "" {

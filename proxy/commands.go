@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 )
@@ -18,10 +19,22 @@ const msgUnknownCommand = "InvalidCommandError: The system could not process you
 // missing key kill the real server, and no safe equivalent keeps their
 // meaning (checking that the key exists first leaves a window in which
 // another client deletes it), so they are refused whatever their
-// arguments.
+// arguments. AUTH after the login is refused too: it would hand the app's
+// credentials to the server, which never sees the apps' logins, and could
+// change the login of a pooled connection that other apps share. The name is compared without case (as the server reads it)
+// and by its first word: whether the server trims blanks around a name,
+// or splits one holding spaces, is not known, so no such spelling gets
+// through either.
 func refusal(command string, _ []string) (msg string, refused bool) {
+	word := strings.TrimLeftFunc(command, unicode.IsSpace) // no allocation: every request comes here
+	if i := strings.IndexFunc(word, unicode.IsSpace); i >= 0 {
+		word = word[:i]
+	}
+	if strings.EqualFold(word, "AUTH") {
+		return "ProxyError: AUTH is refused by the proxy: an app logs in once, with its first frame; the server's connections are logged in by the manager\n", true
+	}
 	for _, c := range [...]string{"STR.GET", "NUM.GET"} {
-		if strings.EqualFold(command, c) {
+		if strings.EqualFold(word, c) {
 			return "ProxyError: " + c + " is refused by the proxy: it crashes the Fleare server when the key is missing; use GET\n", true
 		}
 	}
@@ -38,6 +51,15 @@ func readOnly(command string) bool {
 		}
 	}
 	return false
+}
+
+// invalidFormat is the text of the "Error" reply to a request frame that
+// is not a Command, as the real server words it. The protobuf library
+// puts a non-breaking space after "proto:" in some builds (to discourage
+// comparing its errors); apps get the plain space the server sends,
+// whichever build of the proxy they talk to.
+func invalidFormat(err error) string {
+	return "invalid command format: " + strings.ReplaceAll(err.Error(), "\u00a0", " ") + "\n"
 }
 
 // backendFailure is the text of the "Error" reply for a request the

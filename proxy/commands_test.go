@@ -58,7 +58,7 @@ func TestProxyAnswersAndProtects(t *testing.T) {
 
 	r.write([]byte{0, 0, 0, 3, 0xff, 0xff, 0xff})
 	resp := r.next()
-	if resp.GetStatus() != "Error" || !strings.HasPrefix(string(resp.GetResult()), "invalid command format: proto") || resp.GetClientId() != id {
+	if resp.GetStatus() != "Error" || string(resp.GetResult()) != "invalid command format: proto: cannot parse invalid wire-format data\n" || resp.GetClientId() != id {
 		t.Fatalf("garbage: %v", resp)
 	}
 	resp = r.call("", "a", "b")
@@ -188,9 +188,16 @@ func TestServerNeverSeesHarm(t *testing.T) {
 		r.expectClosed()
 	}
 	r := login(t, addr)
-	for _, cmd := range []string{"STR.GET", "NUM.GET", "Str.Get"} {
+	for _, cmd := range []string{"STR.GET", "NUM.GET", "Str.Get", " STR.GET", "num.get\t", "STR.GET missing", "\u017ftr.get"} {
 		if resp := r.call(cmd, "missing"); resp.GetStatus() != "Error" {
 			t.Fatalf("%s: %v", cmd, resp)
+		}
+	}
+	// A second login after the first: the server never sees an app's
+	// credentials, and a pooled connection's login is the manager's.
+	for _, cmd := range []string{"auth", "AUTH"} {
+		if resp := r.call(cmd, appUser, appPass); resp.GetStatus() != "Error" || !strings.HasPrefix(string(resp.GetResult()), "ProxyError: AUTH is refused") {
+			t.Fatalf("%s after login: %v", cmd, resp)
 		}
 	}
 	if srv.Requests() != 2 || srv.Accepted() != 2 || srv.Conns() != 2 {

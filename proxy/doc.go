@@ -69,7 +69,9 @@
 // proxy answers with an "Error" beginning "ProxyError: " and the
 // connection stays open: a request the backend failed (no connection,
 // timeout), and STR.GET and NUM.GET, which are refused because the real
-// server crashes on them when the key is missing.
+// server crashes on them when the key is missing. AUTH after the login is
+// refused too: the server never sees an app's credentials, and the pooled
+// connections other apps share keep the manager's login.
 //
 // # Pub/sub
 //

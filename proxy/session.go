@@ -226,7 +226,7 @@ func (s *session) waitRoom(ctx context.Context) bool {
 func (s *session) handle(ctx context.Context, body []byte) bool {
 	name, args, err := decodeCommand(body)
 	if err != nil {
-		return s.answerLocal(ctx, "invalid command format: "+err.Error()+"\n")
+		return s.answerLocal(ctx, invalidFormat(err))
 	}
 	if name == "" {
 		return s.answerLocal(ctx, fmt.Sprintf(msgUnknownCommand, name))
