@@ -128,35 +128,55 @@ func dial(ctx context.Context, host string, port int, o *Options) (*Conn, error)
 }
 
 // dialGated opens and authenticates one connection while holding the
-// server's gate. A connection opened and then closed (refused credentials,
-// no answer) keeps the gate shut for the close spacing.
+// server's gate. A dial that fails after its socket is open is a close the
+// server has not seen yet: the gate passes to abandon, which keeps it shut
+// until the server has dropped that connection, then for the close spacing.
+// A dial that fails before (nothing reached the server, or a connect that
+// timed out and may have) releases the gate at once, or after the spacing.
 func dialGated(ctx context.Context, addr string, keys []string, addrs []netip.AddrPort, o *Options) (*Conn, error) {
 	job, err := enterGates(ctx, keys)
 	if err != nil {
 		return nil, ctxFailure(err, "dial", addr)
 	}
-	c, opened, err := connect(ctx, addr, keys, addrs, o)
-	if err != nil && opened {
+	c, reached, err := connect(ctx, addr, keys, addrs, o)
+	switch {
+	case err == nil:
+		job.leave(0)
+		return c, nil
+	case c != nil:
+		go c.abandon(job, o.ConnectTimeout, o.CloseSpacing)
+	case reached:
 		job.leave(o.CloseSpacing)
-		return nil, err
+	default:
+		job.leave(0)
 	}
-	job.leave(0)
-	return c, err
+	return nil, err
 }
 
-// connect dials and authenticates, bounded by ConnectTimeout. opened
-// reports whether a socket was opened (and, on error, closed).
-func connect(ctx context.Context, addr string, keys []string, addrs []netip.AddrPort, o *Options) (c *Conn, opened bool, err error) {
+// connect dials and authenticates, bounded by ConnectTimeout. On error, c
+// is the connection when its socket was opened, left open for the caller
+// to abandon; reached reports that a connect that failed may still have
+// reached the server (it timed out).
+//
+// The socket is opened with ctx's values but not its cancellation, only
+// the connect deadline: a connect canceled half-way would close a socket
+// the server may already have accepted, out of sight of the gate, while
+// one opened can be abandoned properly. So a cancel during the connect
+// waits for it, which takes a round trip (at most ConnectTimeout).
+func connect(ctx context.Context, addr string, keys []string, addrs []netip.AddrPort, o *Options) (c *Conn, reached bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
 	pw, err := o.password()
 	if err != nil {
 		return nil, false, err
 	}
-	nc, dialed, err := openSocket(dctx, addr, addrs, o.Dialer)
+	deadline, _ := dctx.Deadline()
+	octx, ocancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	nc, dialed, err := openSocket(octx, addr, addrs, o.Dialer)
+	ocancel()
 	if err != nil {
-		if dctx.Err() != nil {
-			return nil, false, ctxFailure(dctx.Err(), "dial", addr)
+		if octx.Err() != nil {
+			return nil, true, ctxFailure(octx.Err(), "dial", addr)
 		}
 		return nil, false, &ConnError{Op: "dial", Addr: addr, Err: err}
 	}
@@ -165,11 +185,35 @@ func connect(ctx context.Context, addr string, keys []string, addrs []netip.Addr
 	if dialed.IsValid() {
 		c.closeKeys = []string{dialed.String()} // only that server sees the close
 	}
+	if err := dctx.Err(); err != nil { // canceled while connecting: send nothing
+		return c, true, ctxFailure(err, "dial", addr)
+	}
 	if err := c.auth(dctx, o.Username, pw); err != nil {
-		c.closeHeld()
-		return nil, true, err
+		return c, true, err
 	}
 	return c, true, nil
+}
+
+// abandon closes the socket of a dial that failed after connecting,
+// holding job (the server's gate), and then releases the gate, shut for
+// spacing. A server counts a handshake in progress until it reads the end
+// of the stream and drops the connection, which a loaded server does some
+// time after the client closed; a dial let in meanwhile would arrive during
+// that handshake, and the real server strands it and wedges for good. So
+// abandon ends the stream (a half close), discards whatever the server
+// still sends, and waits for the server's own end of stream or reset
+// before it closes and releases the gate: the server is done with the
+// connection by then. It waits at most linger, for a server that is hung;
+// a connection that cannot half close (a custom Dialer's) is closed at
+// once. It runs on its own goroutine, so that the failed dial returns at
+// once.
+func (c *Conn) abandon(job *gateJob, linger, spacing time.Duration) {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		_ = c.nc.SetDeadline(time.Now().Add(linger))
+		_, _ = c.br.WriteTo(io.Discard)
+	}
+	c.closeHeld()
+	job.leave(spacing)
 }
 
 // openSocket connects with the Dialer to the address as written, or else
@@ -251,7 +295,7 @@ func (c *Conn) auth(ctx context.Context, username, password string) error {
 		err = c.readFrame()
 	}
 	c.disarm(stop)
-	if err != nil { // the caller closes the socket, holding the gate
+	if err != nil { // the caller abandons the socket, holding the gate
 		return c.classify(ctx, "auth", sent, false, err)
 	}
 	c.clientID = c.resp.GetClientId()

@@ -32,7 +32,13 @@ import (
 //     goroutine frees the gate (or on a timer when the spacing ends), so
 //     that nobody returning a connection waits for the spacing. A close is
 //     bounded: it waits at most for the dial holding the gate (bounded by
-//     its ConnectTimeout) and the closes queued ahead of it.
+//     twice its ConnectTimeout, see below) and the closes queued ahead of it.
+//   - A dial that fails after its socket is open (canceled, timed out,
+//     refused) is a close the server has not seen yet: it keeps the gate,
+//     half closes, and waits (at most its ConnectTimeout, on a goroutine of
+//     its own) for the server to drop the connection, then leaves the gate
+//     shut for the spacing. A loaded server counts the handshake in
+//     progress until then, and a dial let in meanwhile would be stranded.
 //   - A connection the server already hung up on (end of stream or reset
 //     seen) is closed at once: the server's side is already gone.
 //
