@@ -73,6 +73,10 @@ type Conn struct {
 	fr   frameReader
 	owed int // replies to canceled requests, still to be read and discarded
 	peek peeker
+
+	// Set by auth, for abandon.
+	authSent  int  // bytes of the auth frame written
+	handshook bool // the server answered the auth frame, or hung up
 }
 
 // Dial opens one connection to host:port and authenticates it, bounded by ctx
@@ -185,6 +189,9 @@ func connect(ctx context.Context, addr string, keys []string, addrs []netip.Addr
 	if dialed.IsValid() {
 		c.closeKeys = []string{dialed.String()} // only that server sees the close
 	}
+	if err := c.encodeAuth(o.Username, pw); err != nil {
+		return c, true, err
+	}
 	if err := dctx.Err(); err != nil { // canceled while connecting: send nothing
 		return c, true, ctxFailure(err, "dial", addr)
 	}
@@ -196,21 +203,29 @@ func connect(ctx context.Context, addr string, keys []string, addrs []netip.Addr
 
 // abandon closes the socket of a dial that failed after connecting,
 // holding job (the server's gate), and then releases the gate, shut for
-// spacing. A server counts a handshake in progress until it reads the end
-// of the stream and drops the connection, which a loaded server does some
-// time after the client closed; a dial let in meanwhile would arrive during
-// that handshake, and the real server strands it and wedges for good. So
-// abandon ends the stream (a half close), discards whatever the server
-// still sends, and waits for the server's own end of stream or reset
-// before it closes and releases the gate: the server is done with the
-// connection by then. It waits at most linger, for a server that is hung;
-// a connection that cannot half close (a custom Dialer's) is closed at
-// once. It runs on its own goroutine, so that the failed dial returns at
-// once.
+// spacing. A server counts a handshake in progress until it has answered
+// the auth frame, or read the end of the stream and dropped the
+// connection, which a loaded server does some time after the client
+// closed; a dial let in meanwhile would arrive during that handshake, and
+// the real server strands it and wedges for good. So, unless the
+// handshake is already over (a reply came, or the server hung up),
+// abandon waits for its end before it closes: it ends its stream (a half
+// close) and discards what the server sends until the server's end of
+// stream; or, on a connection that cannot half close (a custom Dialer's),
+// it finishes the handshake, writing the rest of the auth frame and
+// reading the reply. It waits at most linger, for a server that is hung.
+// It runs on its own goroutine, so that the failed dial returns at once.
 func (c *Conn) abandon(job *gateJob, linger, spacing time.Duration) {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+	if !c.handshook {
 		_ = c.nc.SetDeadline(time.Now().Add(linger))
-		_, _ = c.br.WriteTo(io.Discard)
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			_, _ = c.br.WriteTo(io.Discard)
+		} else if len(c.wbuf) > 0 {
+			_, err := c.nc.Write(c.wbuf[c.authSent:])
+			if err == nil {
+				_, _ = c.fr.read(c.br, nil) // the reply, or an error: over either way
+			}
+		}
 	}
 	c.closeHeld()
 	job.leave(spacing)
@@ -275,25 +290,34 @@ func peerHungUp(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// auth sends the authentication frame and checks the reply.
-func (c *Conn) auth(ctx context.Context, username, password string) error {
+// encodeAuth puts the authentication frame in the write buffer.
+func (c *Conn) encodeAuth(username, password string) error {
 	var args []string
 	if username != "" || password != "" {
 		args = []string{username, password}
 	}
+	if err := c.encode("auth", args); err != nil {
+		c.wbuf = c.wbuf[:0]
+		return errors.New("fleare: auth: username or password cannot be encoded (not valid UTF-8?)")
+	}
+	return nil
+}
+
+// auth sends the authentication frame encodeAuth made and checks the
+// reply.
+func (c *Conn) auth(ctx context.Context, username, password string) error {
 	deadline, _ := ctx.Deadline()
 	c.busy.Store(true)
 	defer c.busy.Store(false)
-	if err := c.encode("auth", args); err != nil {
-		return errors.New("fleare: auth: username or password cannot be encoded (not valid UTF-8?)")
-	}
 	stop := c.arm(ctx, deadline)
 	n, err := c.nc.Write(c.wbuf)
+	c.authSent = n
 	sent := n > 0
 	if err == nil {
 		sent = true
 		err = c.readFrame()
 	}
+	c.handshook = err == nil || peerHungUp(err)
 	c.disarm(stop)
 	if err != nil { // the caller abandons the socket, holding the gate
 		return c.classify(ctx, "auth", sent, false, err)

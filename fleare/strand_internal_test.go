@@ -21,7 +21,7 @@ import (
 // loaded server: it does not get to the first connection until the test
 // lets it.
 func TestAbandonedDialKeepsGate(t *testing.T) {
-	for _, name := range []string{"before auth reply", "after connect"} {
+	for _, name := range []string{"before auth reply", "after connect", "no half close"} {
 		t.Run(name, func(t *testing.T) {
 			users := map[string]string{"root": "pw"}
 			srv := fleartest.NewServer(t, fleartest.Options{Users: users, Strict: true})
@@ -34,13 +34,22 @@ func TestAbandonedDialKeepsGate(t *testing.T) {
 			ctx, cancel := context.WithCancel(tctx)
 			first := make(chan error, 1)
 			dialer := o
-			if name == "after connect" {
+			switch name {
+			case "after connect":
 				// The cancel comes while the socket is being opened: the
 				// connect completes, and nothing is sent on it.
 				dialer.Dialer = func(dctx context.Context, network, addr string) (net.Conn, error) {
 					cancel()
 					var d net.Dialer
 					return d.DialContext(dctx, network, addr)
+				}
+			case "no half close":
+				// A custom Dialer's connection that cannot half close: the
+				// abandoned dial finishes its handshake instead.
+				dialer.Dialer = func(dctx context.Context, network, addr string) (net.Conn, error) {
+					var d net.Dialer
+					nc, err := d.DialContext(dctx, network, addr)
+					return struct{ net.Conn }{nc}, err
 				}
 			}
 			go func() {
