@@ -177,10 +177,11 @@ func connect(ctx context.Context, addr string, keys []string, addrs []netip.Addr
 	deadline, _ := dctx.Deadline()
 	octx, ocancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	nc, dialed, err := openSocket(octx, addr, addrs, o.Dialer)
+	oerr := octx.Err()
 	ocancel()
 	if err != nil {
-		if octx.Err() != nil {
-			return nil, true, ctxFailure(octx.Err(), "dial", addr)
+		if oerr != nil {
+			return nil, true, ctxFailure(oerr, "dial", addr)
 		}
 		return nil, false, &ConnError{Op: "dial", Addr: addr, Err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,5 +94,21 @@ func TestAbandonedDialKeepsGate(t *testing.T) {
 				t.Fatalf("stranded %d, wedged %v, overlaps %+v", srv.Stranded(), srv.Wedged(), srv.Overlaps())
 			}
 		})
+	}
+}
+
+// A connect the server refuses says so: the connect is bounded by its own
+// deadline rather than the caller's cancel, and that bound is no cause.
+func TestRefusedDialSaysRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	_, err = Dial(context.Background(), "127.0.0.1", port, Options{ConnectTimeout: 5 * time.Second})
+	var ce *ConnError
+	if !errors.As(err, &ce) || ce.Op != "dial" || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial to a closed port: %v", err)
 	}
 }
