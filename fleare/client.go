@@ -175,8 +175,9 @@ func (c *Client) wakeLocked() {
 // *CloseError saying how many. Close joins the background goroutines,
 // then waits until every socket it opened is closed: closes to one server
 // go through its gate one at a time, so this takes CloseSpacing per
-// connection, plus at most a dial holding the gate (bounded by its
-// ConnectTimeout) and the closes queued before, whatever ctx says. It
+// connection, plus at most a dial holding the gate (bounded by twice its
+// ConnectTimeout: a dial abandoned after connecting holds the gate until
+// the server dropped it) and the closes queued before, whatever ctx says. It
 // emits close, and is idempotent: a second call waits for the first to
 // finish and returns nil.
 func (c *Client) Close(ctx context.Context) error {

@@ -73,6 +73,10 @@ type Conn struct {
 	fr   frameReader
 	owed int // replies to canceled requests, still to be read and discarded
 	peek peeker
+
+	// Set by auth, for abandon.
+	authSent  int  // bytes of the auth frame written
+	handshook bool // the server answered the auth frame, or hung up
 }
 
 // Dial opens one connection to host:port and authenticates it, bounded by ctx
@@ -129,35 +133,56 @@ func dial(ctx context.Context, host string, port int, o *Options) (*Conn, error)
 }
 
 // dialGated opens and authenticates one connection while holding the
-// server's gate. A connection opened and then closed (refused credentials,
-// no answer) keeps the gate shut for the close spacing.
+// server's gate. A dial that fails after its socket is open is a close the
+// server has not seen yet: the gate passes to abandon, which keeps it shut
+// until the server has dropped that connection, then for the close spacing.
+// A dial that fails before (nothing reached the server, or a connect that
+// timed out and may have) releases the gate at once, or after the spacing.
 func dialGated(ctx context.Context, addr string, keys []string, addrs []netip.AddrPort, o *Options) (*Conn, error) {
 	job, err := enterGates(ctx, keys)
 	if err != nil {
 		return nil, ctxFailure(err, "dial", addr)
 	}
-	c, opened, err := connect(ctx, addr, keys, addrs, o)
-	if err != nil && opened {
+	c, reached, err := connect(ctx, addr, keys, addrs, o)
+	switch {
+	case err == nil:
+		job.leave(0)
+		return c, nil
+	case c != nil:
+		go c.abandon(job, o.ConnectTimeout, o.CloseSpacing)
+	case reached:
 		job.leave(o.CloseSpacing)
-		return nil, err
+	default:
+		job.leave(0)
 	}
-	job.leave(0)
-	return c, err
+	return nil, err
 }
 
-// connect dials and authenticates, bounded by ConnectTimeout. opened
-// reports whether a socket was opened (and, on error, closed).
-func connect(ctx context.Context, addr string, keys []string, addrs []netip.AddrPort, o *Options) (c *Conn, opened bool, err error) {
+// connect dials and authenticates, bounded by ConnectTimeout. On error, c
+// is the connection when its socket was opened, left open for the caller
+// to abandon; reached reports that a connect that failed may still have
+// reached the server (it timed out).
+//
+// The socket is opened with ctx's values but not its cancellation, only
+// the connect deadline: a connect canceled half-way would close a socket
+// the server may already have accepted, out of sight of the gate, while
+// one opened can be abandoned properly. So a cancel during the connect
+// waits for it, which takes a round trip (at most ConnectTimeout).
+func connect(ctx context.Context, addr string, keys []string, addrs []netip.AddrPort, o *Options) (c *Conn, reached bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
 	pw, err := o.password()
 	if err != nil {
 		return nil, false, err
 	}
-	nc, dialed, err := openSocket(dctx, addr, addrs, o.Dialer)
+	deadline, _ := dctx.Deadline()
+	octx, ocancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	nc, dialed, err := openSocket(octx, addr, addrs, o.Dialer)
+	oerr := octx.Err()
+	ocancel()
 	if err != nil {
-		if dctx.Err() != nil {
-			return nil, false, ctxFailure(dctx.Err(), "dial", addr)
+		if oerr != nil {
+			return nil, true, ctxFailure(oerr, "dial", addr)
 		}
 		return nil, false, &ConnError{Op: "dial", Addr: addr, Err: err}
 	}
@@ -166,11 +191,46 @@ func connect(ctx context.Context, addr string, keys []string, addrs []netip.Addr
 	if dialed.IsValid() {
 		c.closeKeys = []string{dialed.String()} // only that server sees the close
 	}
+	if err := c.encodeAuth(o.Username, pw); err != nil {
+		return c, true, err
+	}
+	if err := dctx.Err(); err != nil { // canceled while connecting: send nothing
+		return c, true, ctxFailure(err, "dial", addr)
+	}
 	if err := c.auth(dctx, o.Username, pw); err != nil {
-		c.closeHeld()
-		return nil, true, err
+		return c, true, err
 	}
 	return c, true, nil
+}
+
+// abandon closes the socket of a dial that failed after connecting,
+// holding job (the server's gate), and then releases the gate, shut for
+// spacing. A server counts a handshake in progress until it has answered
+// the auth frame, or read the end of the stream and dropped the
+// connection, which a loaded server does some time after the client
+// closed; a dial let in meanwhile would arrive during that handshake, and
+// the real server strands it and wedges for good. So, unless the
+// handshake is already over (a reply came, or the server hung up),
+// abandon waits for its end before it closes: it ends its stream (a half
+// close) and discards what the server sends until the server's end of
+// stream; or, on a connection that cannot half close (a custom Dialer's),
+// it finishes the handshake, writing the rest of the auth frame and
+// reading the reply. It waits at most linger, for a server that is hung.
+// It runs on its own goroutine, so that the failed dial returns at once.
+func (c *Conn) abandon(job *gateJob, linger, spacing time.Duration) {
+	if !c.handshook {
+		_ = c.nc.SetDeadline(time.Now().Add(linger))
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			_, _ = c.br.WriteTo(io.Discard)
+		} else if len(c.wbuf) > 0 {
+			_, err := c.nc.Write(c.wbuf[c.authSent:])
+			if err == nil {
+				_, _ = c.fr.read(c.br, nil) // the reply, or an error: over either way
+			}
+		}
+	}
+	c.closeHeld()
+	job.leave(spacing)
 }
 
 // openSocket connects with the Dialer to the address as written, or else
@@ -232,27 +292,36 @@ func peerHungUp(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// auth sends the authentication frame and checks the reply.
-func (c *Conn) auth(ctx context.Context, username, password string) error {
+// encodeAuth puts the authentication frame in the write buffer.
+func (c *Conn) encodeAuth(username, password string) error {
 	var args []string
 	if username != "" || password != "" {
 		args = []string{username, password}
 	}
+	if err := c.encode("auth", args); err != nil {
+		c.wbuf = c.wbuf[:0]
+		return errors.New("fleare: auth: username or password cannot be encoded (not valid UTF-8?)")
+	}
+	return nil
+}
+
+// auth sends the authentication frame encodeAuth made and checks the
+// reply.
+func (c *Conn) auth(ctx context.Context, username, password string) error {
 	deadline, _ := ctx.Deadline()
 	c.busy.Store(true)
 	defer c.busy.Store(false)
-	if err := c.encode("auth", args); err != nil {
-		return errors.New("fleare: auth: username or password cannot be encoded (not valid UTF-8?)")
-	}
 	stop := c.arm(ctx, deadline)
 	n, err := c.nc.Write(c.wbuf)
+	c.authSent = n
 	sent := n > 0
 	if err == nil {
 		sent = true
 		err = c.readFrame()
 	}
+	c.handshook = err == nil || peerHungUp(err)
 	c.disarm(stop)
-	if err != nil { // the caller closes the socket, holding the gate
+	if err != nil { // the caller abandons the socket, holding the gate
 		return c.classify(ctx, "auth", sent, false, err)
 	}
 	c.clientID = c.resp.GetClientId()

@@ -32,7 +32,14 @@ import (
 //     goroutine frees the gate (or on a timer when the spacing ends), so
 //     that nobody returning a connection waits for the spacing. A close is
 //     bounded: it waits at most for the dial holding the gate (bounded by
-//     its ConnectTimeout) and the closes queued ahead of it.
+//     twice its ConnectTimeout, see below) and the closes queued ahead of it.
+//   - A dial that fails after its socket is open (canceled, timed out,
+//     refused) is a close the server has not seen yet: it keeps the gate,
+//     and waits (at most its ConnectTimeout, on a goroutine of its own)
+//     until the server is done with the handshake (a half close answered
+//     by the server's end of stream, or else the handshake finished), then
+//     closes and leaves the gate shut for the spacing. A loaded server counts the handshake in
+//     progress until then, and a dial let in meanwhile would be stranded.
 //   - A connection the server already hung up on (end of stream or reset
 //     seen) is closed at once: the server's side is already gone.
 //

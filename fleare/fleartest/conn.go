@@ -27,6 +27,12 @@ const (
 // its command, and answers it. On failure the connection is answered (when
 // there is something to answer) and closed.
 func (s *Server) handshake(sc *serverConn) bool {
+	if sc.hold != nil {
+		select {
+		case <-sc.hold:
+		case <-sc.dead:
+		}
+	}
 	user, msg, ok := s.authenticate(sc)
 	s.mu.Lock()
 	s.endHandshakeLocked(sc) // before the reply: the client may dial again at once

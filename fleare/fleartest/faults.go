@@ -96,6 +96,24 @@ func (s *Server) RefuseNew(on bool) { s.refuse.Store(on) }
 // also blocks the handshakes behind it, as on the real server.
 func (s *Server) StallNew(on bool) { s.stall.Store(on) }
 
+// HoldHandshakes makes the server, while on, accept new connections and
+// count their handshakes as in progress, but not read their auth frame
+// (nor see them end) until the hold is lifted: a server too busy to get
+// to them, as the real one is under load. A client that gives up on such
+// a connection and closes it leaves its handshake in progress until then;
+// in Strict mode a connection arriving meanwhile is stranded.
+func (s *Server) HoldHandshakes(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case on && s.hold == nil:
+		s.hold = make(chan struct{})
+	case !on && s.hold != nil:
+		close(s.hold)
+		s.hold = nil
+	}
+}
+
 // FailAuth makes every new authentication fail, whatever the credentials.
 func (s *Server) FailAuth(on bool) { s.failAuth.Store(on) }
 

@@ -198,3 +198,33 @@ func TestStrayFrames(t *testing.T) {
 		t.Fatalf("RequestsAfterStray() = %d, want 1", s.RequestsAfterStray())
 	}
 }
+
+// HoldHandshakes keeps a new connection's handshake in progress, its auth
+// frame unread, even after its client gave up, until the hold is lifted:
+// a strict server strands a connection arriving meanwhile. A connection
+// accepted after the hold is lifted is not held.
+func TestHoldHandshakes(t *testing.T) {
+	s := NewServer(t, Options{Strict: true})
+	s.HoldHandshakes(true)
+	first := dialRaw(t, s)
+	first.send("auth")
+	if err := s.Wait(ctxT(t), func() bool { return s.Accepted() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	first.nc.Close() // given up: still in its handshake while held
+	second := dialRaw(t, s)
+	if err := s.Wait(ctxT(t), func() bool { return s.Stranded() == 1 }); err != nil {
+		t.Fatalf("a connection during a held handshake: stranded %d", s.Stranded())
+	}
+	second.nc.Close()
+	s.HoldHandshakes(false)
+	s.Stop()
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	s.HoldHandshakes(true)
+	s.HoldHandshakes(false)
+	if st, _ := dialRaw(t, s).call("auth"); st != "Ok" || s.Conns() != 1 {
+		t.Fatalf("after the hold: %q, %d connections", st, s.Conns())
+	}
+}

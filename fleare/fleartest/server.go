@@ -95,6 +95,7 @@ type Server struct {
 	lastDisc time.Time // when the last client disconnect was seen
 	overlaps Overlaps
 	nextID   int
+	hold     chan struct{} // HoldHandshakes: closed when the hold is lifted; nil when none
 	changed  chan struct{}
 }
 
@@ -364,6 +365,7 @@ func (s *Server) track(nc net.Conn) (sc *serverConn, strand bool) {
 	}
 	s.hs++
 	sc.handshaking = true
+	sc.hold = s.hold
 	return sc, false
 }
 
@@ -404,6 +406,8 @@ type serverConn struct {
 	idle      bool   // the server has answered everything it read and waits for more
 	lastReply []byte // the last reply frame written, for WriteStray
 	strayed   bool   // a stray frame was written: requests read after it are counted
+
+	hold <-chan struct{} // HoldHandshakes at accept: the handshake waits for it
 
 	// Guarded by Server.mu.
 	authed      bool
