@@ -56,7 +56,7 @@ func TestProxyClientsHeldWhilePaused(t *testing.T) {
 		}
 		clients[i] = c
 	}
-	pipelined := rawLogin(t, addr, appUser, appPass)
+	pipelined := testkit.RawLogin(t, addr, appUser, appPass)
 	if err := m.Pause(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func TestProxyClientsHeldWhilePaused(t *testing.T) {
 	for i, c := range clients {
 		wg.Go(func() { errs[i] = c.Set(ctx, fmt.Sprintf("k%d", i), "v") })
 	}
-	pipelined.send("SET", "p", "after-resume")
-	pipelined.send("GET", "p")
-	pipelined.send("PING", "last")
+	pipelined.Send("SET", "p", "after-resume")
+	pipelined.Send("GET", "p")
+	pipelined.Send("PING", "last")
 	testkit.WaitStatus(t, m, fmt.Sprintf("%d requests held", apps+1), heldOn(srv.Addr(), apps+1))
 	if got := srv.Requests(); got != served {
 		t.Fatalf("the server served %d requests while the target was paused", got-served)
@@ -94,7 +94,7 @@ func TestProxyClientsHeldWhilePaused(t *testing.T) {
 		}
 	}
 	for i, want := range []struct{ status, result string }{{"Ok", ""}, {"Ok", "after-resume"}, {"Ok", "PONG last"}} {
-		resp, err := pipelined.recv()
+		resp, err := pipelined.Recv()
 		if err != nil {
 			t.Fatalf("pipelined reply %d: %v", i, err)
 		}
@@ -107,7 +107,7 @@ func TestProxyClientsHeldWhilePaused(t *testing.T) {
 			t.Errorf("app %d after Resume: Get = %q, %v", i, v, err)
 		}
 	}
-	if resp := pipelined.call("PING"); resp.GetStatus() != "Ok" {
+	if resp := pipelined.Call("PING"); resp.GetStatus() != "Ok" {
 		t.Errorf("raw app after Resume: %v", resp)
 	}
 	if n := drops.Load(); n != 0 {

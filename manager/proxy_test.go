@@ -1,7 +1,6 @@
 package manager_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"flag"
@@ -17,13 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
 	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/internal/testkit"
-	"github.com/fleare-manager/fleare-manager/internal/wire"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
 
@@ -208,9 +204,9 @@ func TestProxyReloadsUnderClients(t *testing.T) {
 	}
 	// A subscriber, in raw frames: its dedicated connection must follow
 	// the target across the swaps and credential changes.
-	sub := rawLogin(t, addr, appUser, appPass)
-	sub.send("SUBSCRIBE", "news")
-	if r := sub.call("PING"); r.GetStatus() != "Ok" {
+	sub := testkit.RawLogin(t, addr, appUser, appPass)
+	sub.Send("SUBSCRIBE", "news")
+	if r := sub.Call("PING"); r.GetStatus() != "Ok" {
 		t.Fatalf("PING after SUBSCRIBE: %v", r)
 	}
 	stop := make(chan struct{})
@@ -260,7 +256,7 @@ func TestProxyReloadsUnderClients(t *testing.T) {
 
 	if r, err := apps[0].Exec(ctx, "PUBLISH", "news", "after the reloads"); err != nil || r.Status != "Ok" {
 		t.Errorf("PUBLISH: %+v, %v", r, err)
-	} else if push, err := sub.recv(); err != nil || push.GetTopic() != "news" || !strings.Contains(string(push.GetResult()), "after the reloads") {
+	} else if push, err := sub.Recv(); err != nil || push.GetTopic() != "news" || !strings.Contains(string(push.GetResult()), "after the reloads") {
 		t.Errorf("the subscriber after the reloads: %v, %v", push, err)
 	}
 	st := m.Status()
@@ -288,7 +284,7 @@ func TestProxyReloadsUnderClients(t *testing.T) {
 	for _, c := range apps {
 		_ = c.Close(ctx)
 	}
-	sub.nc.Close()
+	sub.Conn().Close()
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -449,64 +445,6 @@ func TestProxyClientLimit(t *testing.T) {
 	if ps := m.Status().Targets[0].Proxy; ps.LimitHits == 0 || ps.Clients != 1 {
 		t.Errorf("proxy status %+v", ps)
 	}
-}
-
-// raw is an app connection driven frame by frame.
-type raw struct {
-	t  testing.TB
-	nc net.Conn
-	br *bufio.Reader
-}
-
-// rawLogin connects to the proxy at addr and logs in.
-func rawLogin(t testing.TB, addr, user, pass string) *raw {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	r := &raw{t: t, nc: nc, br: bufio.NewReader(nc)}
-	if resp := r.call("auth", user, pass); resp.GetStatus() != "Ok" || string(resp.GetResult()) != "Connected" {
-		t.Fatalf("login: %v", resp)
-	}
-	return r
-}
-
-func (r *raw) send(command string, args ...string) {
-	r.t.Helper()
-	b, err := wire.AppendFrame(nil, &wire.Command{Command: command, Args: args})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	_ = r.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
-	if _, err := r.nc.Write(b); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-// recv reads the next frame, waiting up to 20s.
-func (r *raw) recv() (*wire.Response, error) {
-	_ = r.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
-	body, err := wire.ReadFrame(r.br, nil)
-	if err != nil {
-		return nil, err
-	}
-	var resp wire.Response
-	if err := proto.Unmarshal(body, &resp); err != nil {
-		return nil, err
-	}
-	return &resp, nil
-}
-
-func (r *raw) call(command string, args ...string) *wire.Response {
-	r.t.Helper()
-	r.send(command, args...)
-	resp, err := r.recv()
-	if err != nil {
-		r.t.Fatalf("%s: %v", command, err)
-	}
-	return resp
 }
 
 // A listen address that cannot be opened fails the target's action and

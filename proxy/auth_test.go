@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
@@ -30,14 +31,14 @@ func TestLoginReplies(t *testing.T) {
 		ok    bool
 		msg   string
 	}{
-		{"auth ok", frame(t, "auth", appUser, appPass), true, "Connected"},
-		{"auth cmd name PING ok creds", frame(t, "PING", appUser, appPass), true, "Connected"},
-		{"wrong password", frame(t, "auth", appUser, "wrong-pass"), false, bad},
-		{"unknown user", frame(t, "auth", "nobody", appPass), false, bad},
-		{"0 args", frame(t, "auth"), false, missing},
-		{"1 arg", frame(t, "auth", appUser), false, "ConnectionFailed: invalid arguments"},
-		{"3 args", frame(t, "auth", appUser, appPass, "x"), false, "ConnectionFailed: invalid arguments"},
-		{"user, empty password", frame(t, "auth", appUser, ""), false, missing},
+		{"auth ok", testkit.Frame(t, "auth", appUser, appPass), true, "Connected"},
+		{"auth cmd name PING ok creds", testkit.Frame(t, "PING", appUser, appPass), true, "Connected"},
+		{"wrong password", testkit.Frame(t, "auth", appUser, "wrong-pass"), false, bad},
+		{"unknown user", testkit.Frame(t, "auth", "nobody", appPass), false, bad},
+		{"0 args", testkit.Frame(t, "auth"), false, missing},
+		{"1 arg", testkit.Frame(t, "auth", appUser), false, "ConnectionFailed: invalid arguments"},
+		{"3 args", testkit.Frame(t, "auth", appUser, appPass, "x"), false, "ConnectionFailed: invalid arguments"},
+		{"user, empty password", testkit.Frame(t, "auth", appUser, ""), false, missing},
 		{"garbage protobuf", garbage, false, "ConnectionFailed: invalid data format"},
 		{"empty frame (len 0)", []byte{0, 0, 0, 0}, false, "ConnectionFailed: invalid authentication data provided"},
 		{"frame over 10 MiB", binary.BigEndian.AppendUint32(nil, wire.MaxFrameLen+1), false, "ConnectionFailed: invalid authentication data provided"},
@@ -48,9 +49,9 @@ func TestLoginReplies(t *testing.T) {
 	failures := 0
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := dialRaw(t, addr)
-			r.write(tt.frame)
-			resp, err := r.recv()
+			r := testkit.DialRaw(t, addr)
+			r.Write(tt.frame)
+			resp, err := r.Recv()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +59,7 @@ func TestLoginReplies(t *testing.T) {
 				if resp.GetStatus() != "Ok" || string(resp.GetResult()) != tt.msg || !clientIDFormat.MatchString(resp.GetClientId()) {
 					t.Fatalf("got %v", resp)
 				}
-				if got := r.call("PING", "x"); string(got.GetResult()) != "PONG x" {
+				if got := r.Call("PING", "x"); string(got.GetResult()) != "PONG x" {
 					t.Fatalf("PING after login: %v", got)
 				}
 				return
@@ -67,7 +68,7 @@ func TestLoginReplies(t *testing.T) {
 			if resp.GetStatus() != "Error" || string(resp.GetResult()) != tt.msg || resp.GetClientId() != "" {
 				t.Fatalf("got %v, want Error %q with no client id", resp, tt.msg)
 			}
-			r.expectClosed()
+			r.ExpectClosed()
 		})
 	}
 	if got := b.seen(); len(got) != 2 {
@@ -92,22 +93,22 @@ func TestSimultaneousLogins(t *testing.T) {
 	_, addr := startProxy(t, pool, proxy.Options{})
 
 	const n = 64
-	conns := make([]*raw, n)
+	conns := make([]*testkit.Raw, n)
 	for i := range conns {
-		conns[i] = dialRaw(t, addr)
+		conns[i] = testkit.DialRaw(t, addr)
 	}
-	auth := frame(t, "auth", appUser, appPass)
+	auth := testkit.Frame(t, "auth", appUser, appPass)
 	start := make(chan struct{})
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	for _, r := range conns {
 		wg.Go(func() {
 			<-start
-			if _, err := r.nc.Write(auth); err != nil {
+			if _, err := r.Conn().Write(auth); err != nil {
 				errs <- err
 				return
 			}
-			resp, err := r.recv()
+			resp, err := r.Recv()
 			switch {
 			case err != nil:
 				errs <- err
@@ -124,7 +125,7 @@ func TestSimultaneousLogins(t *testing.T) {
 	}
 	ids := make(map[string]bool)
 	for _, r := range conns {
-		resp := r.call("SESSION")
+		resp := r.Call("SESSION")
 		if resp.GetStatus() != "Ok" || ids[resp.GetClientId()] {
 			t.Fatalf("SESSION: %v (client ids must be distinct)", resp)
 		}
@@ -147,11 +148,11 @@ func TestSilentClient(t *testing.T) {
 		// An hour: if the silent client held the others up, this test
 		// would time out instead of passing.
 		_, addr := startProxy(t, &stub{}, proxy.Options{AuthTimeout: time.Hour})
-		silent := dialRaw(t, addr)
+		silent := testkit.DialRaw(t, addr)
 		_ = silent
 		for range 8 {
 			r := login(t, addr)
-			if resp := r.call("PING"); resp.GetStatus() != "Ok" {
+			if resp := r.Call("PING"); resp.GetStatus() != "Ok" {
 				t.Fatalf("PING: %v", resp)
 			}
 		}
@@ -159,8 +160,8 @@ func TestSilentClient(t *testing.T) {
 	t.Run("is closed after AuthTimeout", func(t *testing.T) {
 		var ev events
 		p, addr := startProxy(t, &stub{}, proxy.Options{AuthTimeout: 50 * time.Millisecond, OnEvent: ev.record})
-		silent := dialRaw(t, addr)
-		silent.expectClosed()
+		silent := testkit.DialRaw(t, addr)
+		silent.ExpectClosed()
 		if st := p.Stats(); st.AuthFailures != 1 {
 			t.Fatalf("AuthFailures = %d", st.AuthFailures)
 		}
@@ -168,9 +169,9 @@ func TestSilentClient(t *testing.T) {
 			t.Fatalf("events: %v", evs)
 		}
 		// Half an auth frame is no better.
-		half := dialRaw(t, addr)
-		half.write(frame(t, "auth", appUser, appPass)[:6])
-		half.expectClosed()
+		half := testkit.DialRaw(t, addr)
+		half.Write(testkit.Frame(t, "auth", appUser, appPass)[:6])
+		half.ExpectClosed()
 	})
 }
 
@@ -181,23 +182,23 @@ func TestUpdateUsers(t *testing.T) {
 	if err := p.Update(proxy.Options{Users: []proxy.User{{Username: "api", Password: "new-pass"}}}); err != nil {
 		t.Fatal(err)
 	}
-	old := dialRaw(t, addr)
-	if resp := old.call("auth", appUser, appPass); resp.GetStatus() != "Error" {
+	old := testkit.DialRaw(t, addr)
+	if resp := old.Call("auth", appUser, appPass); resp.GetStatus() != "Error" {
 		t.Fatalf("old credentials after Update: %v", resp)
 	}
-	old.expectClosed()
-	r := dialRaw(t, addr)
-	if resp := r.call("auth", "api", "new-pass"); resp.GetStatus() != "Ok" {
+	old.ExpectClosed()
+	r := testkit.DialRaw(t, addr)
+	if resp := r.Call("auth", "api", "new-pass"); resp.GetStatus() != "Ok" {
 		t.Fatalf("new credentials: %v", resp)
 	}
-	if resp := before.call("PING"); resp.GetStatus() != "Ok" {
+	if resp := before.Call("PING"); resp.GetStatus() != "Ok" {
 		t.Fatalf("a client logged in before the Update: %v", resp)
 	}
 	if err := p.Update(proxy.Options{Users: []proxy.User{{Username: "a", Password: ""}, {Username: "a", Password: "x"}}, MaxClients: -1}); err == nil ||
 		!strings.Contains(err.Error(), "empty password") || !strings.Contains(err.Error(), "twice") || !strings.Contains(err.Error(), "MaxClients") {
 		t.Fatalf("invalid Update: %v", err)
 	}
-	if resp := dialRaw(t, addr).call("auth", "api", "new-pass"); resp.GetStatus() != "Ok" {
+	if resp := testkit.DialRaw(t, addr).Call("auth", "api", "new-pass"); resp.GetStatus() != "Ok" {
 		t.Fatalf("an invalid Update changed the users: %v", resp)
 	}
 }
@@ -210,21 +211,21 @@ func TestMaxClients(t *testing.T) {
 	p, addr := startProxy(t, &stub{}, proxy.Options{MaxClients: 2, OnEvent: ev.record})
 	a, b := login(t, addr), login(t, addr)
 	_ = b
-	over := dialRaw(t, addr)
-	resp := over.call("auth", appUser, appPass)
+	over := testkit.DialRaw(t, addr)
+	resp := over.Call("auth", appUser, appPass)
 	if resp.GetStatus() != "Error" || string(resp.GetResult()) != "ConnectionFailed: too many clients: max_clients (2) reached" {
 		t.Fatalf("third client: %v", resp)
 	}
-	over.expectClosed()
+	over.ExpectClosed()
 	if st := p.Stats(); st.LimitHits != 1 || st.Clients != 2 {
 		t.Fatalf("stats: %+v", st)
 	}
 	if evs := ev.list(); len(evs) != 1 || evs[0].Kind != proxy.EventClientLimit {
 		t.Fatalf("events: %v", evs)
 	}
-	a.nc.Close()
+	a.Conn().Close()
 	waitFor(t, "the first client to leave", func() bool { return p.Stats().Clients == 1 })
-	if resp := login(t, addr).call("PING"); resp.GetStatus() != "Ok" {
+	if resp := login(t, addr).Call("PING"); resp.GetStatus() != "Ok" {
 		t.Fatalf("after a client left: %v", resp)
 	}
 }

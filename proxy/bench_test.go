@@ -13,6 +13,7 @@ import (
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
 
@@ -90,7 +91,7 @@ func BenchmarkIdleClient(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	auth := frame(b, "auth", appUser, appPass)
+	auth := testkit.Frame(b, "auth", appUser, appPass)
 	var perClient float64
 	for b.Loop() {
 		before := memInUse()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
@@ -30,8 +31,8 @@ func TestRepliesCarryTheClientsID(t *testing.T) {
 		return fleare.Reply{Status: "Ok", Result: []byte("PONG "), ClientID: "9-10.0.0.1:5"}, nil
 	}}
 	_, addr := startProxy(t, b, proxy.Options{})
-	r := dialRaw(t, addr)
-	id := r.call("auth", appUser, appPass).GetClientId()
+	r := testkit.DialRaw(t, addr)
+	id := r.Call("auth", appUser, appPass).GetClientId()
 	for _, tt := range []struct {
 		cmd, status, result, id string
 	}{
@@ -40,7 +41,7 @@ func TestRepliesCarryTheClientsID(t *testing.T) {
 		{"FOO", "Error", "InvalidCommandError: nope\n", id},
 		{"PING", "Ok", "PONG ", id},
 	} {
-		resp := r.call(tt.cmd, "k", "v")
+		resp := r.Call(tt.cmd, "k", "v")
 		if resp.GetStatus() != tt.status || string(resp.GetResult()) != tt.result || resp.GetClientId() != tt.id {
 			t.Errorf("%s: got %v, want %s %q id %q", tt.cmd, resp, tt.status, tt.result, tt.id)
 		}
@@ -54,25 +55,25 @@ func TestProxyAnswersAndProtects(t *testing.T) {
 	b := &stub{}
 	p, addr := startProxy(t, b, proxy.Options{})
 	r := login(t, addr)
-	id := r.call("SESSION").GetClientId()
+	id := r.Call("SESSION").GetClientId()
 
-	r.write([]byte{0, 0, 0, 3, 0xff, 0xff, 0xff})
-	resp := r.next()
+	r.Write([]byte{0, 0, 0, 3, 0xff, 0xff, 0xff})
+	resp := r.Next()
 	if resp.GetStatus() != "Error" || string(resp.GetResult()) != "invalid command format: proto: cannot parse invalid wire-format data\n" || resp.GetClientId() != id {
 		t.Fatalf("garbage: %v", resp)
 	}
-	resp = r.call("", "a", "b")
+	resp = r.Call("", "a", "b")
 	want := "InvalidCommandError: The system could not process your request due to an unrecognized command input -> \"\"\n"
 	if resp.GetStatus() != "Error" || string(resp.GetResult()) != want || resp.GetClientId() != id {
 		t.Fatalf("no command name: %v", resp)
 	}
 	for _, cmd := range []string{"STR.GET", "num.get"} {
-		resp := r.call(cmd, "missing")
+		resp := r.Call(cmd, "missing")
 		if resp.GetStatus() != "Error" || !strings.HasPrefix(string(resp.GetResult()), "ProxyError: "+strings.ToUpper(cmd)+" is refused") {
 			t.Fatalf("%s: %v", cmd, resp)
 		}
 	}
-	if resp := r.call("PING", "still", "open"); string(resp.GetResult()) != "PONG still open" {
+	if resp := r.Call("PING", "still", "open"); string(resp.GetResult()) != "PONG still open" {
 		t.Fatalf("after refusals: %v", resp)
 	}
 	if got := b.seen(); len(got) != 2 || got[0] != "SESSION" || got[1] != "PING still open" {
@@ -81,11 +82,11 @@ func TestProxyAnswersAndProtects(t *testing.T) {
 
 	// A zero-length frame closes the connection without an answer, as
 	// the real server does; so does a length over 10 MiB.
-	r.write([]byte{0, 0, 0, 0})
-	r.expectClosed()
+	r.Write([]byte{0, 0, 0, 0})
+	r.ExpectClosed()
 	big := login(t, addr)
-	big.write(binary.BigEndian.AppendUint32(nil, wire.MaxFrameLen+1))
-	big.expectClosed()
+	big.Write(binary.BigEndian.AppendUint32(nil, wire.MaxFrameLen+1))
+	big.ExpectClosed()
 	if got := b.seen(); len(got) != 2 {
 		t.Fatalf("backend saw %q", got)
 	}
@@ -105,11 +106,11 @@ func TestBackendFailure(t *testing.T) {
 	}}
 	p, addr := startProxy(t, b, proxy.Options{})
 	r := login(t, addr)
-	resp := r.call("FAIL")
+	resp := r.Call("FAIL")
 	if resp.GetStatus() != "Error" || string(resp.GetResult()) != "ProxyError: fleare: 10.0.0.5:9219: timed out waiting for a free connection\n" {
 		t.Fatalf("failed request: %v", resp)
 	}
-	if resp := r.call("PING"); resp.GetStatus() != "Ok" {
+	if resp := r.Call("PING"); resp.GetStatus() != "Ok" {
 		t.Fatalf("after a failure: %v", resp)
 	}
 	if st := p.Stats(); st.BackendErrors != 1 || st.Errors != 1 {
@@ -122,7 +123,7 @@ func TestSession(t *testing.T) {
 	srv := newServer(t)
 	_, addr := startProxy(t, newPool(t, srv, 2, 0), proxy.Options{})
 	r := login(t, addr)
-	resp := r.call("SESSION")
+	resp := r.Call("SESSION")
 	var s struct {
 		SessionID string `json:"session_id"`
 		User      struct{ Username, Password, Role string }
@@ -183,20 +184,20 @@ func TestServerNeverSeesHarm(t *testing.T) {
 	_, addr := startProxy(t, newPool(t, srv, 2, 0), proxy.Options{})
 	for _, bad := range [][]byte{{0, 0, 0, 0}, binary.BigEndian.AppendUint32(nil, wire.MaxFrameLen+1)} {
 		r := login(t, addr)
-		r.call("PING")
-		r.write(bad)
-		r.expectClosed()
+		r.Call("PING")
+		r.Write(bad)
+		r.ExpectClosed()
 	}
 	r := login(t, addr)
 	for _, cmd := range []string{"STR.GET", "NUM.GET", "Str.Get", " STR.GET", "num.get\t", "STR.GET missing", "\u017ftr.get"} {
-		if resp := r.call(cmd, "missing"); resp.GetStatus() != "Error" {
+		if resp := r.Call(cmd, "missing"); resp.GetStatus() != "Error" {
 			t.Fatalf("%s: %v", cmd, resp)
 		}
 	}
 	// A second login after the first: the server never sees an app's
 	// credentials, and a pooled connection's login is the manager's.
 	for _, cmd := range []string{"auth", "AUTH"} {
-		if resp := r.call(cmd, appUser, appPass); resp.GetStatus() != "Error" || !strings.HasPrefix(string(resp.GetResult()), "ProxyError: AUTH is refused") {
+		if resp := r.Call(cmd, appUser, appPass); resp.GetStatus() != "Error" || !strings.HasPrefix(string(resp.GetResult()), "ProxyError: AUTH is refused") {
 			t.Fatalf("%s after login: %v", cmd, resp)
 		}
 	}
@@ -211,8 +212,8 @@ func TestSubscribeWithoutDial(t *testing.T) {
 	var ev events
 	_, addr := startProxy(t, &stub{}, proxy.Options{OnEvent: ev.record})
 	r := login(t, addr)
-	r.send("SUBSCRIBE", "news")
-	r.expectClosed()
+	r.Send("SUBSCRIBE", "news")
+	r.ExpectClosed()
 	if evs := ev.list(); len(evs) != 1 || evs[0].Kind != proxy.EventClientDropped || !strings.Contains(evs[0].Reason, "pub/sub") {
 		t.Fatalf("events: %v", evs)
 	}

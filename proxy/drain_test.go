@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
 
@@ -31,29 +32,29 @@ func TestShutdownDrains(t *testing.T) {
 	release, started := make(chan struct{}), make(chan string, 8)
 	p, addr := startProxy(t, blocking(release, started), proxy.Options{})
 	r := login(t, addr)
-	pending := dialRaw(t, addr) // not logged in
-	r.write(append(frame(t, "PING", "a"), frame(t, "PING", "b")...))
+	pending := testkit.DialRaw(t, addr) // not logged in
+	r.Write(append(testkit.Frame(t, "PING", "a"), testkit.Frame(t, "PING", "b")...))
 	<-started
 	<-started
 
 	done := make(chan error, 1)
 	go func() { done <- p.Shutdown(testCtx(t)) }()
-	pending.expectClosed()
+	pending.ExpectClosed()
 	// Sessions are drained before listeners close.
 	waitFor(t, "the listener to close", func() bool { return p.Stats().Listeners == 0 })
 	if nc, err := net.Dial("tcp", addr); err == nil {
 		nc.Close()
 		t.Fatal("listener still open during Shutdown")
 	}
-	r.send("PING", "after")     // not read any more
-	r.send("PING", "after-too") // nor this one
+	r.Send("PING", "after")     // not read any more
+	r.Send("PING", "after-too") // nor this one
 	close(release)
 	for _, want := range []string{"PONG a", "PONG b"} {
-		if resp := r.next(); string(resp.GetResult()) != want {
+		if resp := r.Next(); string(resp.GetResult()) != want {
 			t.Fatalf("got %v, want %s", resp, want)
 		}
 	}
-	r.expectClosed()
+	r.ExpectClosed()
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
@@ -72,7 +73,7 @@ func TestShutdownBounded(t *testing.T) {
 	defer close(release)
 	p, addr := startProxy(t, blocking(release, started), proxy.Options{})
 	r := login(t, addr)
-	r.send("PING", "never")
+	r.Send("PING", "never")
 	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -81,7 +82,7 @@ func TestShutdownBounded(t *testing.T) {
 	if !errors.As(err, &de) || de.Forced != 1 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown = %v", err)
 	}
-	r.expectClosed()
+	r.ExpectClosed()
 	if st := p.Stats(); st.Dropped.Forced != 1 || st.Clients != 0 {
 		t.Fatalf("stats: %+v", st)
 	}
@@ -117,10 +118,10 @@ func TestListenerMakeBeforeBreak(t *testing.T) {
 		nc.Close()
 		t.Fatal("old address still accepts")
 	}
-	if resp := old.call("PING", "old"); string(resp.GetResult()) != "PONG old" {
+	if resp := old.Call("PING", "old"); string(resp.GetResult()) != "PONG old" {
 		t.Fatalf("client of the old listener: %v", resp)
 	}
-	if resp := login(t, l2.Addr().String()).call("PING", "new"); string(resp.GetResult()) != "PONG new" {
+	if resp := login(t, l2.Addr().String()).Call("PING", "new"); string(resp.GetResult()) != "PONG new" {
 		t.Fatalf("client of the new listener: %v", resp)
 	}
 	if st := p.Stats(); st.Listeners != 1 || st.Clients != 2 {

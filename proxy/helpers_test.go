@@ -1,12 +1,9 @@
 package proxy_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,11 +11,10 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
-	"github.com/fleare-manager/fleare-manager/internal/wire"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
 
@@ -128,103 +124,10 @@ func splitAddr(t testing.TB, addr string) (string, int) {
 	return host, port
 }
 
-// raw is a bare protocol connection, to drive the proxy frame by frame.
-type raw struct {
-	t  testing.TB
-	nc net.Conn
-	br *bufio.Reader
-}
-
-func dialRaw(t testing.TB, addr string) *raw {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &raw{t: t, nc: nc, br: bufio.NewReader(nc)}
-}
-
 // login dials and logs in with the app's credentials.
-func login(t testing.TB, addr string) *raw {
+func login(t testing.TB, addr string) *testkit.Raw {
 	t.Helper()
-	r := dialRaw(t, addr)
-	if resp := r.call("auth", appUser, appPass); resp.GetStatus() != "Ok" || string(resp.GetResult()) != "Connected" {
-		t.Fatalf("login: %v", resp)
-	}
-	return r
-}
-
-func frame(t testing.TB, command string, args ...string) []byte {
-	t.Helper()
-	b, err := wire.AppendFrame(nil, &wire.Command{Command: command, Args: args})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func (r *raw) write(b []byte) {
-	r.t.Helper()
-	_ = r.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
-	if _, err := r.nc.Write(b); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func (r *raw) send(command string, args ...string) {
-	r.t.Helper()
-	r.write(frame(r.t, command, args...))
-}
-
-func (r *raw) recv() (*wire.Response, error) {
-	_ = r.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
-	body, err := wire.ReadFrame(r.br, nil)
-	if err != nil {
-		return nil, err
-	}
-	var resp wire.Response
-	if err := proto.Unmarshal(body, &resp); err != nil {
-		return nil, err
-	}
-	return &resp, nil
-}
-
-// next returns the next reply, skipping pushes.
-func (r *raw) next() *wire.Response {
-	r.t.Helper()
-	for {
-		resp, err := r.recv()
-		if err != nil {
-			r.t.Fatalf("reading a reply: %v", err)
-		}
-		if resp.GetTopic() == "" {
-			return resp
-		}
-	}
-}
-
-func (r *raw) call(command string, args ...string) *wire.Response {
-	r.t.Helper()
-	r.send(command, args...)
-	resp, err := r.recv()
-	if err != nil {
-		r.t.Fatalf("%s: %v", command, err)
-	}
-	return resp
-}
-
-// expectClosed checks that the proxy closes the connection, with nothing
-// more to read.
-func (r *raw) expectClosed() {
-	r.t.Helper()
-	resp, err := r.recv()
-	switch {
-	case err == nil:
-		r.t.Fatalf("connection still open: got %v", resp)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		r.t.Fatal("connection not closed")
-	}
+	return testkit.RawLogin(t, addr, appUser, appPass)
 }
 
 // waitFor polls cond until it holds, for gauges no event announces.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
 
@@ -25,21 +26,21 @@ func TestNothingLeftAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	var conns []*raw
+	var conns []*testkit.Raw
 	for range 16 {
 		r := login(t, addr)
-		r.write(bytes.Repeat(frame(t, "PING"), 10))
+		r.Write(bytes.Repeat(testkit.Frame(t, "PING"), 10))
 		conns = append(conns, r)
 	}
 	sub := login(t, addr)
-	sub.send("SUBSCRIBE", "x")
-	sub.call("PING")
-	conns = append(conns, sub, dialRaw(t, addr)) // and one silent
+	sub.Send("SUBSCRIBE", "x")
+	sub.Call("PING")
+	conns = append(conns, sub, testkit.DialRaw(t, addr)) // and one silent
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range conns {
-		r.nc.Close()
+		r.Conn().Close()
 	}
 	if err := pool.Close(context.Background()); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
 
@@ -19,23 +20,23 @@ func TestTricklingClientIsDropped(t *testing.T) {
 	p, addr := startProxy(t, &stub{}, proxy.Options{ReadTimeout: 200 * time.Millisecond, OnEvent: ev.record})
 	r := login(t, addr)
 	other := login(t, addr)
-	f := frame(t, "PING", strings.Repeat("x", 1000))
+	f := testkit.Frame(t, "PING", strings.Repeat("x", 1000))
 	sent := 0
 	for p.Stats().Dropped.ReadTimeout == 0 {
 		if sent == len(f) {
 			t.Fatalf("the whole %d-byte frame was trickled in without a drop", len(f))
 		}
-		if _, err := r.nc.Write(f[sent : sent+1]); err != nil {
+		if _, err := r.Conn().Write(f[sent : sent+1]); err != nil {
 			break // dropped between the check and the write
 		}
 		sent++
-		if resp := other.call("PING", "meanwhile"); string(resp.GetResult()) != "PONG meanwhile" {
+		if resp := other.Call("PING", "meanwhile"); string(resp.GetResult()) != "PONG meanwhile" {
 			t.Fatalf("other client: %v", resp)
 		}
 		time.Sleep(10 * time.Millisecond) // the trickle's pace, not a synchronisation
 	}
 	waitFor(t, "the drop", func() bool { return p.Stats().Dropped.ReadTimeout == 1 })
-	r.expectClosed()
+	r.ExpectClosed()
 	if n := ev.count(proxy.EventClientDropped); n != 1 {
 		t.Fatalf("events: %v", ev.list())
 	}
@@ -49,7 +50,7 @@ func TestIdleClientStays(t *testing.T) {
 	})
 	r := login(t, addr)
 	time.Sleep(time.Second) // idleness past every timeout is what is tested
-	if resp := r.call("PING", "still"); string(resp.GetResult()) != "PONG still" {
+	if resp := r.Call("PING", "still"); string(resp.GetResult()) != "PONG still" {
 		t.Fatalf("after idling: %v", resp)
 	}
 	if st := p.Stats(); st.Dropped != (proxy.Drops{}) {
@@ -77,12 +78,12 @@ func TestClientNotReadingIsDropped(t *testing.T) {
 	const sent = 5000
 	var batch bytes.Buffer
 	for range sent {
-		batch.Write(frame(t, "GET", "big"))
+		batch.Write(testkit.Frame(t, "GET", "big"))
 	}
-	stuck.write(batch.Bytes()) // about 60 KiB: the socket takes it all
+	stuck.Write(batch.Bytes()) // about 60 KiB: the socket takes it all
 	other := login(t, addr)
 	for p.Stats().Dropped.WriteTimeout == 0 {
-		if resp := other.call("PING"); resp.GetStatus() != "Ok" {
+		if resp := other.Call("PING"); resp.GetStatus() != "Ok" {
 			t.Fatalf("other client: %v", resp)
 		}
 		time.Sleep(5 * time.Millisecond) // pacing the other client, not a synchronisation
@@ -120,10 +121,10 @@ func TestMaxInFlight(t *testing.T) {
 		return fleare.Reply{Status: "Ok", Result: []byte("PONG ")}, nil
 	}}
 	p, addr := startProxy(t, b, proxy.Options{MaxInFlight: 3})
-	clients := make([]*raw, 6)
+	clients := make([]*testkit.Raw, 6)
 	for i := range clients {
 		clients[i] = login(t, addr)
-		clients[i].write(bytes.Repeat(frame(t, "PING"), 2))
+		clients[i].Write(bytes.Repeat(testkit.Frame(t, "PING"), 2))
 	}
 	waitFor(t, "3 requests in flight", func() bool { return calls.get() == 3 })
 	if err := p.Update(proxy.Options{Users: appUsers, MaxInFlight: 5}); err != nil {
@@ -132,8 +133,8 @@ func TestMaxInFlight(t *testing.T) {
 	waitFor(t, "the new semaphore's 5 more", func() bool { return calls.get() == 8 })
 	close(gate)
 	for _, r := range clients {
-		r.next()
-		r.next()
+		r.Next()
+		r.Next()
 	}
 	if got := peak.get(); got != 8 {
 		t.Fatalf("peak in flight = %d, want 3 + 5 (the old tokens drain into the old bound)", got)
@@ -174,11 +175,11 @@ func TestClientBufferBoundsRequests(t *testing.T) {
 	arg := strings.Repeat("a", 256<<10)
 	var batch bytes.Buffer
 	for range 20 {
-		batch.Write(frame(t, "GET", "k", arg)) // read-only: they may overlap
+		batch.Write(testkit.Frame(t, "GET", "k", arg)) // read-only: they may overlap
 	}
 	var writer sync.WaitGroup
 	defer writer.Wait()
-	writer.Go(func() { _, _ = r.nc.Write(batch.Bytes()) }) // blocks while the proxy reads nothing
+	writer.Go(func() { _, _ = r.Conn().Write(batch.Bytes()) }) // blocks while the proxy reads nothing
 	for range 4 {
 		<-started // three stay under the bound; the fourth passes it
 	}
@@ -189,7 +190,7 @@ func TestClientBufferBoundsRequests(t *testing.T) {
 	}
 	close(release)
 	for range 20 {
-		if resp := r.next(); resp.GetStatus() != "Ok" {
+		if resp := r.Next(); resp.GetStatus() != "Ok" {
 			t.Fatalf("reply: %v", resp)
 		}
 	}

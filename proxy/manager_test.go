@@ -60,8 +60,8 @@ func TestProxyOverManagerReloads(t *testing.T) {
 		return err
 	})
 	sub := login(t, addr)
-	sub.send("SUBSCRIBE", "news")
-	sub.call("PING")
+	sub.Send("SUBSCRIBE", "news")
+	sub.Call("PING")
 
 	cur, pwIdx, last := 0, 0, 0
 	for i := range reloads {
@@ -110,8 +110,8 @@ func TestProxyOverManagerReloads(t *testing.T) {
 		}
 	}
 	pub := login(t, addr)
-	pub.call("PUBLISH", "news", "on the last server")
-	if resp, err := sub.recv(); err != nil || resp.GetTopic() != "news" {
+	pub.Call("PUBLISH", "news", "on the last server")
+	if resp, err := sub.Recv(); err != nil || resp.GetTopic() != "news" {
 		t.Fatalf("subscriber after the reloads: %v, %v", resp, err)
 	}
 	t.Logf("%d calls through the proxy during %d reloads", calls.OK, reloads)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
 
@@ -20,7 +21,7 @@ import (
 // read the replies, which must come back in request order.
 func pipelineClients(t *testing.T, addr string, n, reqs int) {
 	t.Helper()
-	clients := make([]*raw, n)
+	clients := make([]*testkit.Raw, n)
 	for i := range clients {
 		clients[i] = login(t, addr)
 	}
@@ -30,14 +31,14 @@ func pipelineClients(t *testing.T, addr string, n, reqs int) {
 		wg.Go(func() {
 			var batch bytes.Buffer
 			for j := range reqs {
-				batch.Write(frame(t, "PING", fmt.Sprintf("c%d-%d", i, j)))
+				batch.Write(testkit.Frame(t, "PING", fmt.Sprintf("c%d-%d", i, j)))
 			}
-			if _, err := r.nc.Write(batch.Bytes()); err != nil {
+			if _, err := r.Conn().Write(batch.Bytes()); err != nil {
 				errs <- err
 				return
 			}
 			for j := range reqs {
-				resp, err := r.recv()
+				resp, err := r.Recv()
 				if err != nil {
 					errs <- fmt.Errorf("client %d, reply %d: %w", i, j, err)
 					return
@@ -155,19 +156,19 @@ func TestPipelinedRequestsRunInOrder(t *testing.T) {
 			key := fmt.Sprintf("k%d", c)
 			var batch bytes.Buffer
 			for i := range 100 {
-				batch.Write(frame(t, "SET", key, fmt.Sprint(i)))
+				batch.Write(testkit.Frame(t, "SET", key, fmt.Sprint(i)))
 				for range 3 {
-					batch.Write(frame(t, "GET", key))
+					batch.Write(testkit.Frame(t, "GET", key))
 				}
 			}
-			r.write(batch.Bytes())
+			r.Write(batch.Bytes())
 			for i := range 100 {
-				if resp := r.next(); resp.GetStatus() != "Ok" {
+				if resp := r.Next(); resp.GetStatus() != "Ok" {
 					t.Errorf("SET %d: %v", i, resp)
 					return
 				}
 				for range 3 {
-					if resp := r.next(); string(resp.GetResult()) != fmt.Sprint(i) {
+					if resp := r.Next(); string(resp.GetResult()) != fmt.Sprint(i) {
 						t.Errorf("GET after SET %s %d = %q", key, i, resp.GetResult())
 						return
 					}
@@ -223,18 +224,18 @@ func TestLoneAndPipelinedRequestsInOrder(t *testing.T) {
 					switch rand.IntN(3) {
 					case 0:
 						value = fmt.Sprintf("v%d-%d", round, i)
-						batch.Write(frame(t, "SET", key, value))
+						batch.Write(testkit.Frame(t, "SET", key, value))
 						want = append(want, "")
 					case 1:
-						batch.Write(frame(t, "GET", key))
+						batch.Write(testkit.Frame(t, "GET", key))
 						want = append(want, value)
 					default:
 						tag := fmt.Sprintf("p%d-%d", round, i)
-						batch.Write(frame(t, "PING", tag))
+						batch.Write(testkit.Frame(t, "PING", tag))
 						want = append(want, "PONG "+tag)
 					}
 				}
-				r.write(batch.Bytes())
+				r.Write(batch.Bytes())
 				batch.Reset()
 				// Read the replies now (the next burst may then be run
 				// inline) or leave them owed (it is then queued).
@@ -242,7 +243,7 @@ func TestLoneAndPipelinedRequestsInOrder(t *testing.T) {
 					continue
 				}
 				for i, w := range want {
-					resp, err := r.recv()
+					resp, err := r.Recv()
 					if err != nil {
 						t.Errorf("client %d, round %d, reply %d: %v", c, round, i, err)
 						return
@@ -278,17 +279,17 @@ func TestLoneRequestAllocations(t *testing.T) {
 	b := &fixedBackend{reply: fleare.Reply{Status: "Ok", Result: []byte("PONG"), ClientID: "1-x"}}
 	_, addr := startProxy(t, b, proxy.Options{})
 	r := login(t, addr)
-	ping := frame(t, "PING")
+	ping := testkit.Frame(t, "PING")
 	reply := make([]byte, 256)
 	roundTrip := func() {
-		if _, err := r.nc.Write(ping); err != nil {
+		if _, err := r.Conn().Write(ping); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.ReadFull(r.br, reply[:4]); err != nil {
+		if _, err := io.ReadFull(r.Reader(), reply[:4]); err != nil {
 			t.Fatal(err)
 		}
 		n := int(binary.BigEndian.Uint32(reply))
-		if _, err := io.ReadFull(r.br, reply[:n]); err != nil {
+		if _, err := io.ReadFull(r.Reader(), reply[:n]); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -26,10 +26,10 @@ func TestSubscriberReceivesPushes(t *testing.T) {
 	load := testkit.StartLoad(ctx, 8, 10*time.Second, others.Ping)
 
 	sub := login(t, addr)
-	id := sub.call("SESSION").GetClientId()
-	sub.send("SUBSCRIBE", "news")
+	id := sub.Call("SESSION").GetClientId()
+	sub.Send("SUBSCRIBE", "news")
 	// The PING is read once the subscription is in place.
-	if resp := sub.call("PING", "subscribed"); string(resp.GetResult()) != "PONG subscribed" {
+	if resp := sub.Call("PING", "subscribed"); string(resp.GetResult()) != "PONG subscribed" {
 		t.Fatalf("PING after SUBSCRIBE: %v", resp)
 	}
 	if st := p.Stats(); st.Subscribers != 1 {
@@ -49,12 +49,12 @@ func TestSubscriberReceivesPushes(t *testing.T) {
 	})
 	wg.Go(func() {
 		for j := range pings {
-			sub.send("PING", fmt.Sprintf("p-%d", j))
+			sub.Send("PING", fmt.Sprintf("p-%d", j))
 		}
 	})
 	var pushes, replies int
 	for pushes < msgs || replies < pings {
-		resp, err := sub.recv()
+		resp, err := sub.Recv()
 		if err != nil {
 			t.Fatalf("after %d pushes and %d replies: %v", pushes, replies, err)
 		}
@@ -75,8 +75,8 @@ func TestSubscriberReceivesPushes(t *testing.T) {
 	}
 	wg.Wait()
 
-	sub.send("UNSUBSCRIBE", "news")
-	if resp := sub.call("PING"); resp.GetTopic() != "" {
+	sub.Send("UNSUBSCRIBE", "news")
+	if resp := sub.Call("PING"); resp.GetTopic() != "" {
 		t.Fatalf("after UNSUBSCRIBE: %v", resp)
 	}
 	if st := p.Stats(); st.Subscribers != 0 {
@@ -85,16 +85,16 @@ func TestSubscriberReceivesPushes(t *testing.T) {
 	if _, err := pub.Do(ctx, "PUBLISH", "news", "unheard"); err != nil {
 		t.Fatal(err)
 	}
-	if resp := sub.call("PING", "last"); resp.GetTopic() != "" || string(resp.GetResult()) != "PONG last" {
+	if resp := sub.Call("PING", "last"); resp.GetTopic() != "" || string(resp.GetResult()) != "PONG last" {
 		t.Fatalf("a push after UNSUBSCRIBE: %v", resp)
 	}
 
-	sub.send("SUBSCRIBE", "a", "b")
-	sub.call("PING")
+	sub.Send("SUBSCRIBE", "a", "b")
+	sub.Call("PING")
 	if srv.Subscribers("a") != 1 || srv.Subscribers("b") != 1 {
 		t.Fatal("not subscribed to a and b")
 	}
-	sub.nc.Close()
+	sub.Conn().Close()
 	waitFor(t, "the subscriber's connection to be released", func() bool {
 		return p.Stats().Subscribers == 0 && srv.Subscribers("a") == 0 && srv.Conns() == 2
 	})
@@ -112,7 +112,7 @@ func TestManySubscribersAtOnce(t *testing.T) {
 	srv := newServer(t)
 	p, addr := startProxy(t, newPool(t, srv, 1, 0), proxy.Options{Dial: dialer(srv)})
 	const n = 16
-	subs := make([]*raw, n)
+	subs := make([]*testkit.Raw, n)
 	for i := range subs {
 		subs[i] = login(t, addr)
 	}
@@ -121,13 +121,13 @@ func TestManySubscribersAtOnce(t *testing.T) {
 	for _, r := range subs {
 		wg.Go(func() {
 			<-start
-			r.write(append(frame(t, "SUBSCRIBE", "all"), frame(t, "PING")...))
+			r.Write(append(testkit.Frame(t, "SUBSCRIBE", "all"), testkit.Frame(t, "PING")...))
 		})
 	}
 	close(start)
 	wg.Wait()
 	for _, r := range subs {
-		if resp := r.next(); resp.GetStatus() != "Ok" {
+		if resp := r.Next(); resp.GetStatus() != "Ok" {
 			t.Fatalf("PING after SUBSCRIBE: %v", resp)
 		}
 	}
@@ -135,9 +135,9 @@ func TestManySubscribersAtOnce(t *testing.T) {
 		t.Fatalf("%d subscribed on the server, %d by the proxy, %d stranded", srv.Subscribers("all"), p.Stats().Subscribers, srv.Stranded())
 	}
 	pub := login(t, addr)
-	pub.call("PUBLISH", "all", "hi")
+	pub.Call("PUBLISH", "all", "hi")
 	for i, r := range subs {
-		resp, err := r.recv()
+		resp, err := r.Recv()
 		if err != nil || resp.GetTopic() != "all" || string(resp.GetResult()) != `"hi"` {
 			t.Fatalf("subscriber %d: %v, %v", i, resp, err)
 		}
@@ -164,14 +164,14 @@ func TestSubscriberReconnects(t *testing.T) {
 	}
 	p, addr := startProxy(t, &backend, proxy.Options{Dial: dial})
 	sub := login(t, addr)
-	sub.send("SUBSCRIBE", "news")
-	sub.call("PING")
+	sub.Send("SUBSCRIBE", "news")
+	sub.Call("PING")
 	pushes := make(chan *wire.Response, 64)
 	var reader sync.WaitGroup
 	reader.Go(func() {
 		defer close(pushes)
 		for {
-			resp, err := sub.recv()
+			resp, err := sub.Recv()
 			if err != nil {
 				return
 			}
@@ -179,7 +179,7 @@ func TestSubscriberReconnects(t *testing.T) {
 		}
 	})
 	defer reader.Wait()
-	defer sub.nc.Close()
+	defer sub.Conn().Close()
 	pub := login(t, addr)
 
 	// The server drops every connection: the pool and the subscriber's
@@ -207,11 +207,11 @@ func TestSubscriberReconnects(t *testing.T) {
 
 // expectPushAfter publishes msg through pub until a push of it arrives:
 // the pool and the subscriber's link may still be coming back.
-func expectPushAfter(t *testing.T, pub *raw, pushes <-chan *wire.Response, msg string) {
+func expectPushAfter(t *testing.T, pub *testkit.Raw, pushes <-chan *wire.Response, msg string) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
-		pub.call("PUBLISH", "news", msg) // an "Error" while the pool reconnects
+		pub.Call("PUBLISH", "news", msg) // an "Error" while the pool reconnects
 		wait := time.After(20 * time.Millisecond)
 		for {
 			select {
