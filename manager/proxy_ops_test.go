@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/fleare"
-	"github.com/fleare-manager/fleare-manager/internal/poll"
 	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/manager"
 	"github.com/fleare-manager/fleare-manager/reconcile"
@@ -138,15 +137,7 @@ func TestProxyListenSectionRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	accepted := srv.Accepted()
-	srv.SetLatency(300 * time.Millisecond) // the request below is in flight during the removal
-	requests := func() uint64 { return m.Status().Targets[0].Proxy.Requests }
-	before := requests()
-	answered := make(chan error, 1)
-	go func() {
-		_, err := app.Exec(ctx, "SET", "k", "v")
-		answered <- err
-	}()
-	poll.Until(t, "the proxy to read the request", func() bool { return requests() > before })
+	answered := requestInFlight(t, ctx, m, srv, app)
 	res := testkit.Apply(t, m, proxyYAML(proxyTarget{name: "a", srv: srv, size: 2}))
 	if len(res.Plan.Actions) != 1 || res.Plan.Actions[0].Kind != reconcile.Update {
 		t.Fatalf("plan:\n%s", res.Plan)

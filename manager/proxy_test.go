@@ -357,15 +357,7 @@ func TestProxyRemovedTargetDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.SetLatency(300 * time.Millisecond) // the request below is in flight during the removal
-	requests := func() uint64 { return m.Status().Targets[0].Proxy.Requests }
-	before := requests()
-	answered := make(chan error, 1)
-	go func() {
-		_, err := app.Exec(ctx, "SET", "k", "v")
-		answered <- err
-	}()
-	poll.Until(t, "the proxy to read the request", func() bool { return requests() > before })
+	answered := requestInFlight(t, ctx, m, srv, app)
 	testkit.Apply(t, m, proxyYAML(proxyTarget{name: "b", srv: other}))
 	if err := <-answered; err != nil {
 		t.Errorf("request in flight during the removal: %v", err)
@@ -475,4 +467,22 @@ func TestProxyListenRetried(t *testing.T) {
 	if _, err := appConn(t, addr, appUser, appPass, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// requestInFlight slows srv down and has app send one request through the
+// proxy of the manager's first target; it returns once the proxy has read
+// the request, which is then in flight for 300 ms. The request's outcome
+// arrives on the channel.
+func requestInFlight(t *testing.T, ctx context.Context, m *manager.Manager, srv *fleartest.Server, app *fleare.Client) <-chan error {
+	t.Helper()
+	srv.SetLatency(300 * time.Millisecond)
+	requests := func() uint64 { return m.Status().Targets[0].Proxy.Requests }
+	before := requests()
+	answered := make(chan error, 1)
+	go func() {
+		_, err := app.Exec(ctx, "SET", "k", "v")
+		answered <- err
+	}()
+	poll.Until(t, "the proxy to read the request", func() bool { return requests() > before })
+	return answered
 }
