@@ -20,6 +20,9 @@ var (
 	// found holding a stray reply or closed by its server; the pool tries
 	// another connection.
 	errUnfit = errors.New("idle connection unfit")
+	// errRetired fails a request, unsent, on a connection retired after a
+	// request on it timed out; the pool tries another connection.
+	errRetired = fmt.Errorf("%w: retired after a timeout", errUnfit)
 )
 
 // pipe runs a Conn in pipelined mode: several callers' requests share the
@@ -52,16 +55,21 @@ var (
 // that arrives on an idle connection is found by the look before the next
 // request or by the health check. (A stray that arrives while replies are
 // still awaited cannot be told from the next reply: the protocol has no
-// request ids.) A caller whose deadline passes closes the connection: the
-// server is too slow or stuck, and every call queued on the connection
-// fails. A caller whose context is canceled leaves its call in the queue,
-// abandoned: the reader discards its reply, and its deadline still closes
-// the connection should the reply never come.
+// request ids.) A caller whose deadline passes gets its timeout at once and
+// leaves its call in the queue, abandoned: the reader discards its reply.
+// The server is slow or stuck, so the pipe is retired (onRetire: it takes
+// no new request and the pool replaces it), but the calls behind keep
+// their chance: their replies are still read and delivered, and each fails
+// only when its own deadline passes. When a deadline passes and no other
+// caller waits on the connection, the pipe fails and the connection is
+// closed. A caller whose context is canceled leaves its call the same way,
+// and its deadline still counts as above should the reply never come.
 type pipe struct {
 	conn      *Conn
 	wg        *sync.WaitGroup   // joins drain goroutines
 	onFail    func(cause error) // called once, when the pipe fails
 	onFree    func()            // called when an abandoned call leaves the queue
+	onRetire  func()            // called once, when a deadline passes and the pipe lives on
 	interrupt func()            // pokes the read deadline into the past, then signals poked
 	poked     chan struct{}     // capacity 1
 
@@ -75,6 +83,7 @@ type pipe struct {
 	writing bool        // a caller is writing out
 	reading bool        // the reader role is held, or handed over and not yet taken
 	err     error       // set once the pipe failed; later requests fail at once
+	retired bool        // a deadline passed: the pipe takes no new request
 	cmd     wire.Command
 
 	written atomic.Int64 // calls handed to a write, counted before the write
@@ -107,7 +116,8 @@ type call struct {
 	lead      bool        // the token hands the reader role to the owner
 	reading   bool        // the owner holds the reader role: it gets no token
 	abandoned bool        // the caller left; whoever pops the call recycles it
-	watchdog  *time.Timer // abandoned: fails the pipe at the call's deadline
+	watchdog  *time.Timer // abandoned before its deadline: expires it then
+	deadline  time.Time   // the caller's
 }
 
 var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -130,8 +140,12 @@ func (c *call) signalLocked() {
 // once with the cause. onFree is called once per abandoned call taken off
 // the queue. Both are called without the pipe's lock, and may not call
 // into the pipe. Drain goroutines join wg.
-func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree func()) *pipe {
-	p := &pipe{conn: conn, wg: wg, onFail: onFail, onFree: onFree, poked: make(chan struct{}, 1)}
+// onRetire is called, without the lock, once when a deadline passes
+// while other callers still wait on the pipe: it then takes no new
+// request (enqueue fails with errRetired) and fails once nothing is
+// queued; the pool must replace it and close it after its last request.
+func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree, onRetire func()) *pipe {
+	p := &pipe{conn: conn, wg: wg, onFail: onFail, onFree: onFree, onRetire: onRetire, poked: make(chan struct{}, 1)}
 	p.interrupt = func() {
 		_ = p.conn.nc.SetReadDeadline(longAgo)
 		p.poked <- struct{}{}
@@ -149,7 +163,7 @@ func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, arg
 	if err := p.conn.usable(ctx, command); err != nil {
 		return Reply{}, false, err
 	}
-	c, write, err := p.enqueue(command, args)
+	c, write, err := p.enqueue(command, args, deadline)
 	if err != nil {
 		return Reply{}, false, err
 	}
@@ -163,12 +177,16 @@ func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, arg
 // call. write reports that the caller must write: nobody else is. On an
 // idle connection it first looks at the socket, as the plain pool does
 // before lending a connection: it must hold nothing no request asked for.
-func (p *pipe) enqueue(command string, args []string) (c *call, write bool, err error) {
+func (p *pipe) enqueue(command string, args []string, deadline time.Time) (c *call, write bool, err error) {
 	p.mu.Lock()
 	if p.err != nil {
 		err = p.err
 		p.mu.Unlock()
 		return nil, false, err
+	}
+	if p.retired {
+		p.mu.Unlock()
+		return nil, false, &ConnError{Op: "write", Addr: p.conn.addr, Err: errRetired}
 	}
 	if p.queue.len() == 0 && !p.writing && !p.reading {
 		if why := p.conn.idleErr(); why != nil {
@@ -186,6 +204,7 @@ func (p *pipe) enqueue(command string, args []string) (c *call, write bool, err 
 	}
 	p.out = out
 	c = calls.Get().(*call)
+	c.deadline = deadline
 	p.queue.push(c)
 	p.unsent++
 	if !p.writing && p.batchLocked() {
@@ -271,8 +290,7 @@ func (p *pipe) await(ctx context.Context, c *call, deadline time.Time) (Reply, b
 			return p.abandon(ctx, c, deadline)
 		}
 	}
-	res, err := p.timedOut(c)
-	return res, false, err
+	return p.timedOut(ctx, c, deadline)
 }
 
 // woken handles the token c received: its outcome, or the reader role.
@@ -304,10 +322,23 @@ func (p *pipe) owedWriteLocked() bool {
 	return true
 }
 
-// timedOut closes the connection under a call whose deadline passed, and
-// returns the call's outcome: a timeout, or the reply if it arrived first.
-func (p *pipe) timedOut(c *call) (Reply, error) {
+// timedOut handles a waiting call whose deadline passed: the reply if it
+// arrived first; else, when other callers wait on the pipe, it leaves the
+// call abandoned (like a cancel) and retires the pipe; when nobody else
+// does, it fails the pipe. abandoned reports the call left in the queue.
+func (p *pipe) timedOut(ctx context.Context, c *call, deadline time.Time) (Reply, bool, error) {
 	p.mu.Lock()
+	if !c.popped && p.err == nil && p.othersWaitLocked(c) {
+		held := c.lead
+		if held {
+			<-c.done // sent under mu, so here now
+			c.lead, c.signaled = false, false
+		}
+		drain, retire := p.expireLocked(c, held)
+		p.mu.Unlock()
+		p.afterExpire(drain, retire)
+		return Reply{}, true, &TimeoutError{Op: "read", Addr: p.conn.addr, Sent: true}
+	}
 	answered := c.popped
 	p.mu.Unlock()
 	if !answered {
@@ -317,7 +348,72 @@ func (p *pipe) timedOut(c *call) (Reply, error) {
 	if ce := (*ConnError)(nil); errors.As(c.err, &ce) && ce.Err == errPipeAborted {
 		c.err = &TimeoutError{Op: "read", Addr: p.conn.addr, Sent: true}
 	}
-	return p.result(c)
+	res, err := p.result(c)
+	return res, false, err
+}
+
+// queuedLocked reports whether c is still queued and abandoned.
+func (p *pipe) queuedLocked(c *call) bool {
+	for i := range p.queue.len() {
+		if p.queue.at(i) == c {
+			return c.abandoned
+		}
+	}
+	return false
+}
+
+// othersWaitLocked reports whether a queued call other than c has a
+// caller waiting for it.
+func (p *pipe) othersWaitLocked(c *call) bool {
+	for i := range p.queue.len() {
+		if next := p.queue.at(i); next != c && !next.abandoned {
+			return true
+		}
+	}
+	return false
+}
+
+// expireLocked leaves c, whose deadline passed, abandoned, and retires the
+// pipe. held says c holds the reader role, which passes on. drain reports
+// that a drain goroutine must be started; retire that onRetire must be
+// called.
+func (p *pipe) expireLocked(c *call, held bool) (drain, retire bool) {
+	c.abandoned, c.reading = true, false
+	retire = !p.retired
+	p.retired = true
+	if held {
+		drain = p.handOffLocked()
+	}
+	return drain, retire
+}
+
+// afterExpire does, without the lock, what expireLocked asked for.
+func (p *pipe) afterExpire(drain, retire bool) {
+	if retire && p.onRetire != nil {
+		p.onRetire()
+	}
+	if drain {
+		p.wg.Go(p.drain)
+	}
+}
+
+// expired runs when an abandoned call's deadline passes (its watchdog):
+// the pipe is retired if other callers wait on it, and fails otherwise.
+func (p *pipe) expired(c *call) {
+	p.mu.Lock()
+	if p.err != nil || !p.queuedLocked(c) {
+		p.mu.Unlock()
+		return // its reply came, or the pipe failed
+	}
+	if !p.othersWaitLocked(c) {
+		p.mu.Unlock()
+		p.fail(errPipeAborted)
+		return
+	}
+	retire := !p.retired
+	p.retired = true
+	p.mu.Unlock()
+	p.afterExpire(false, retire)
 }
 
 // takeToken receives c's token if one was sent.
@@ -361,7 +457,7 @@ func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) (Reply,
 // that a drain goroutine must be started.
 func (p *pipe) leaveLocked(c *call, deadline time.Time, held bool) (drain bool) {
 	c.abandoned, c.reading = true, false
-	c.watchdog = time.AfterFunc(time.Until(deadline), func() { p.fail(errPipeAborted) })
+	c.watchdog = time.AfterFunc(time.Until(deadline), func() { p.expired(c) })
 	if held {
 		return p.handOffLocked()
 	}
@@ -394,6 +490,28 @@ func (p *pipe) read(ctx context.Context, c *call, deadline time.Time) (Reply, bo
 	}
 	ownTimeout := false
 	if err != nil {
+		if !p.conn.closed.Load() && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+			// The reader's own deadline passed (a drain's: the last of
+			// the abandoned calls'): the pipe lives on for the others.
+			p.mu.Lock()
+			if (c == nil || !c.popped) && p.err == nil && p.othersWaitLocked(c) {
+				var drain, retire bool
+				if c != nil {
+					drain, retire = p.expireLocked(c, true)
+				} else {
+					retire = !p.retired
+					p.retired = true
+					drain = p.handOffLocked()
+				}
+				p.mu.Unlock()
+				p.afterExpire(drain, retire)
+				if c == nil {
+					return Reply{}, false, nil
+				}
+				return Reply{}, true, &TimeoutError{Op: "read", Addr: p.conn.addr, Sent: true}
+			}
+			p.mu.Unlock()
+		}
 		if c != nil && !p.conn.closed.Load() && errors.Is(err, os.ErrDeadlineExceeded) && errors.Is(ctx.Err(), context.Canceled) {
 			p.mu.Lock()
 			if !c.popped && p.err == nil {
@@ -548,21 +666,34 @@ func (p *pipe) strayLocked() error {
 }
 
 // drain holds the reader role while only abandoned calls are queued,
-// reading and discarding their replies. Their watchdogs fail the pipe
-// should a reply never come.
+// reading and discarding their replies, until the latest of their
+// deadlines: the pipe fails should a reply not come by then.
 func (p *pipe) drain() {
 	p.mu.Lock()
 	write := p.owedWriteLocked()
+	var deadline time.Time // the latest of the queued calls', zero if one has none
+	for i := range p.queue.len() {
+		d := p.queue.at(i).deadline
+		if d.IsZero() {
+			deadline = d
+			break
+		}
+		if d.After(deadline) {
+			deadline = d
+		}
+	}
 	p.mu.Unlock()
 	if write {
-		p.flush(time.Time{})
+		p.flush(deadline)
 	}
-	_, _, _ = p.read(context.Background(), nil, time.Time{})
+	_, _, _ = p.read(context.Background(), nil, deadline)
 }
 
 // release recycles an abandoned call taken off the queue.
 func (p *pipe) release(c *call) {
-	c.watchdog.Stop()
+	if c.watchdog != nil {
+		c.watchdog.Stop()
+	}
 	putCall(c)
 	if p.onFree != nil {
 		p.onFree()

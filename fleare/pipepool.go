@@ -62,8 +62,8 @@ func (c *Client) execShared(ctx context.Context, pc *pconn, deadline, now time.T
 	}
 	c.mu.Lock()
 	c.countLocked(res, err)
-	if abandoned {
-		c.counters.abandoned++
+	if abandoned && !errors.As(err, new(*TimeoutError)) {
+		c.counters.abandoned++ // canceled; a timed-out request is counted as a timeout
 	}
 	pc.lastUsed = now
 	closeIt := !abandoned && c.putSharedLocked(pc)
@@ -92,7 +92,9 @@ func (c *Client) putSharedLocked(pc *pconn) (closeIt bool) {
 	pc.inflight--
 	switch {
 	case pc.removed:
-		return false // failed, or closed by Close; whoever removed it closed it
+		// Failed, or closed by Close: whoever removed it closed it. One
+		// retired after a timeout is closed by its last request.
+		return pc.expired && pc.inflight == 0
 	case pc.retiring || c.closing:
 		if pc.inflight > 0 {
 			return false
@@ -124,7 +126,7 @@ func (c *Client) handSlotsLocked(pc *pconn) {
 // addSharedLocked starts a new connection in pipelined mode and hands its
 // slots to waiters.
 func (c *Client) addSharedLocked(pc *pconn) {
-	pc.pipe = newPipe(pc.conn, &c.pipes, func(cause error) { c.pipeFailed(pc, cause) }, func() { c.freeSlot(pc) })
+	pc.pipe = newPipe(pc.conn, &c.pipes, func(cause error) { c.pipeFailed(pc, cause) }, func() { c.freeSlot(pc) }, func() { c.pipeExpired(pc) })
 	c.shared = append(c.shared, pc)
 	c.handSlotsLocked(pc)
 }
@@ -142,6 +144,22 @@ func (c *Client) pipeFailed(pc *pconn, cause error) {
 	c.mu.Lock()
 	if !pc.removed {
 		c.removeLocked(pc, reason, &ConnError{Op: "read", Addr: c.addr, Err: cause})
+	}
+	c.unlock()
+}
+
+// pipeExpired retires a connection on which a request's deadline passed
+// while other requests still wait for their replies on it: it takes no new
+// request, counts as closed on a timeout, and is replaced by the
+// maintainer (through the server's gate, like any replacement) while its
+// requests finish; the last one closes it. Close closes it under them.
+func (c *Client) pipeExpired(pc *pconn) {
+	c.mu.Lock()
+	if !pc.removed && !c.closing { // else Close closes it
+		pc.expired = true
+		c.removeLocked(pc, reasonTimeout, nil)
+		c.retiredLocked() // prune
+		c.ctl.retired = append(c.ctl.retired, pc)
 	}
 	c.unlock()
 }
