@@ -490,7 +490,7 @@ func (p *pipe) read(ctx context.Context, c *call, deadline time.Time) (Reply, bo
 	}
 	ownTimeout := false
 	if err != nil {
-		if !p.conn.closed.Load() && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+		if !p.conn.closed.Load() && errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(ctx.Err(), context.Canceled) {
 			// The reader's own deadline passed (a drain's: the last of
 			// the abandoned calls'): the pipe lives on for the others.
 			p.mu.Lock()

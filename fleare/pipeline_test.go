@@ -414,3 +414,97 @@ func TestPipelineInvalidReplies(t *testing.T) {
 		})
 	}
 }
+
+// A slow request whose short deadline passes fails alone, as a timeout,
+// while the requests pipelined behind it on the same connection, with
+// later deadlines, get their replies from that connection (the server
+// answers in order: they are delayed as much as the slow one). The
+// connection takes no new request after the timeout: the next one goes to
+// its replacement, dialed through the gate while the old one finishes; on
+// a strict server no handshake is stranded.
+func TestPipelineTimeoutSparesRequestsBehind(t *testing.T) {
+	for attempt := 1; ; attempt++ {
+		if timeoutSparesRequestsBehind(t) || attempt == 5 {
+			return // done, or failed
+		}
+		// The requests behind were not all queued before the slow one's
+		// deadline on a slow machine: again.
+	}
+}
+
+// timeoutSparesRequestsBehind runs one attempt of the test above, and
+// reports false, checking nothing, if the requests behind were not all in
+// flight before the slow one's deadline passed.
+func timeoutSparesRequestsBehind(t *testing.T) (ran bool) {
+	t.Helper()
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
+	c := connect(t, srv, pipelined(1, 8))
+	ctx := testCtx(t)
+	first, err := c.Exec(ctx, "PING", "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := first.ClientID
+	srv.SetLatency(2 * time.Second)
+
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	slow := make(chan error, 1)
+	go func() { _, err := c.Exec(short, "PING", "slow"); slow <- err }()
+	waitStats(t, c, "the slow request in flight", func(s fleare.Stats) bool { return s.InFlight == 1 })
+	type answer struct {
+		word string
+		res  fleare.Reply
+		err  error
+	}
+	behind := make(chan answer, 3)
+	for i := range 3 {
+		word := fmt.Sprintf("behind-%d", i)
+		go func() { res, err := c.Exec(ctx, "PING", word); behind <- answer{word, res, err} }()
+	}
+	waitStats(t, c, "the requests behind in flight", func(s fleare.Stats) bool { return s.InFlight == 4 })
+	select {
+	case err := <-slow:
+		srv.SetLatency(0)
+		for range 3 {
+			<-behind
+		}
+		t.Logf("the slow request ended (%v) before the ones behind were queued: again", err)
+		return false
+	default:
+	}
+
+	err = <-slow
+	srv.SetLatency(0)
+	var te *fleare.TimeoutError
+	if !errors.As(err, &te) || !te.Sent || errors.Is(err, fleare.ErrBroken) {
+		t.Fatalf("slow request past its deadline: %v, want a TimeoutError with Sent", err)
+	}
+	after, err := c.Exec(ctx, "PING", "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ClientID == old || string(after.Result) != "PONG after" {
+		t.Fatalf("request after the timeout: %q on %s, want its own reply from a new connection (the old one is %s)", after.Result, after.ClientID, old)
+	}
+	for range 3 {
+		a := <-behind
+		if a.err != nil {
+			t.Fatalf("%s, pipelined behind the timed-out request: %v, want its reply", a.word, a.err)
+		}
+		if string(a.res.Result) != "PONG "+a.word || a.res.ClientID != old {
+			t.Fatalf("%s got %q from %s, want its own reply from the connection it was sent on (%s)", a.word, a.res.Result, a.res.ClientID, old)
+		}
+	}
+	if err := srv.Wait(ctx, func() bool { return srv.Conns() == 1 }); err != nil {
+		t.Fatalf("the retired connection never closed: %v", err)
+	}
+	waitStats(t, c, "the retired connection gone", func(s fleare.Stats) bool { return s.InFlight == 0 })
+	if s := c.Stats(); s.ClosedTimeout != 1 || s.ClosedBroken != 0 || s.Open != 1 || s.Replaced != 1 || s.Abandoned != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	if o := srv.Overlaps(); srv.Stranded() != 0 || srv.Wedged() || o.DisconnectsDuringHandshake != 0 {
+		t.Fatalf("a handshake overlapped: %d stranded, wedged %v, overlaps %+v", srv.Stranded(), srv.Wedged(), o)
+	}
+	return true
+}
