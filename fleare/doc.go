@@ -103,9 +103,9 @@
 // server in another process, PING throughput was 3 to 8 times the plain
 // pool's from 16 callers up, and the same with one caller (see
 // BENCHMARKS.md). A slow request delays the ones behind it on its
-// connection. It is off by default: in pipelined mode a request whose
-// deadline passes closes its connection, failing the requests in flight
-// on it.
+// connection. It is off by default. A request whose deadline passes fails
+// alone; its connection is replaced, and closed once the requests in
+// flight on it have their replies or their own deadlines have passed.
 //
 // # Errors
 //

@@ -106,10 +106,13 @@ type Options struct {
 	// requests that are slow on the server (they delay the replies queued
 	// behind them on their connection). 32 is a good depth.
 	//
-	// Deadlines work differently: a request whose deadline passes closes
-	// its connection, and the other requests in flight on it fail with a
-	// *ConnError (use deadlines that mean the server is in trouble, not
-	// tight latency budgets). A request whose context is canceled returns
+	// A request whose deadline passes fails alone with a *TimeoutError:
+	// its reply is discarded when it comes, the requests in flight on its
+	// connection still get theirs, each failing only at its own deadline,
+	// and the connection takes no new request: it is replaced
+	// (Stats.ClosedTimeout) and closed once nothing is in flight on it, or
+	// when the last deadline passes with a reply missing. A request whose
+	// context is canceled returns
 	// at once and its reply is discarded, leaving the connection up, as in
 	// plain mode.
 	// Pipeline can change with Update while it stays above 1; turning it on
