@@ -112,13 +112,11 @@ type Options struct {
 	// and the connection takes no new request: it is replaced
 	// (Stats.ClosedTimeout) and closed once nothing is in flight on it, or
 	// when the last deadline passes with a reply missing. A request whose
-	// context is canceled returns
-	// at once and its reply is discarded, leaving the connection up, as in
-	// plain mode.
+	// context is canceled returns at once and its reply is discarded,
+	// leaving the connection up, as in plain mode.
 	// Pipeline can change with Update while it stays above 1; turning it on
 	// or off needs a new Client. Default 0: off, one request per
-	// connection at a time: pipelining stays opt-in because of the
-	// deadlines above (see BENCHMARKS.md, "Pipelining").
+	// connection at a time (see BENCHMARKS.md, "Pipelining").
 	Pipeline int
 
 	// CloseSpacing is how long a server's gate stays shut after a
