@@ -85,8 +85,15 @@ func newFixture(t *testing.T, o admin.Options, wrap func(http.Handler) http.Hand
 	return &fixture{m: m, api: api, url: ts.URL, hc: ts.Client()}
 }
 
-// do sends a request to the fixture and returns the status and body.
-func (f *fixture) do(t *testing.T, method, path, body string, header ...string) (int, string) {
+// reply is an answer of the API with its headers.
+type reply struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+// send sends a request to the fixture and returns the whole reply.
+func (f *fixture) send(t *testing.T, method, path, body string, header ...string) reply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -109,7 +116,14 @@ func (f *fixture) do(t *testing.T, method, path, body string, header ...string) 
 	if strings.Contains(string(data), testPassword) {
 		t.Errorf("%s %s: the reply holds the password:\n%s", method, path, data)
 	}
-	return resp.StatusCode, string(data)
+	return reply{resp.StatusCode, resp.Header, string(data)}
+}
+
+// do sends a request to the fixture and returns the status and body.
+func (f *fixture) do(t *testing.T, method, path, body string, header ...string) (int, string) {
+	t.Helper()
+	r := f.send(t, method, path, body, header...)
+	return r.code, r.body
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,37 +16,6 @@ import (
 	"github.com/fleare-manager/fleare-manager/admin"
 	"github.com/fleare-manager/fleare-manager/manager"
 )
-
-// reply is an answer of the API with its headers.
-type reply struct {
-	code   int
-	header http.Header
-	body   string
-}
-
-// send sends a request to the fixture and returns the whole reply.
-func (f *fixture) send(t *testing.T, method, path, body string, header ...string) reply {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, f.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := f.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{resp.StatusCode, resp.Header, string(data)}
-}
 
 // While the manager watches a file, an apply is refused with 409 before
 // its body is even parsed (so a bad one is not recorded either); a dry run
