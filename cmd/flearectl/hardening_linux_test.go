@@ -34,16 +34,7 @@ func TestServeConnectionLimit(t *testing.T) {
 	srv := fleareServer(t)
 	dir := shortDir(t)
 	cfg := writeConfig(t, filepath.Join(dir, "fleare.yaml"), targetYAML{"cache", srv.Port(), 1})
-	tokenFile := filepath.Join(dir, "tok")
-	if err := os.WriteFile(tokenFile, []byte("the-token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p, _ := startServe(t, dir, cfg, "--admin-addr", "127.0.0.1:0", "--token-file", tokenFile, "--log-format", "json")
-	var addr string
-	waitFor(t, "the TCP listener", func() bool {
-		addr = logValue(p.stderr.String(), "admin API listening", "addr")
-		return addr != ""
-	})
+	p, addr := serveTCP(t, dir, cfg, "the-token")
 	pid := p.cmd.Process.Pid
 	base := openFDs(t, pid)
 	limit := base + admin.DefaultMaxConns + 8 // a few for what serve opens meanwhile

@@ -28,6 +28,24 @@ func logValue(log, msg, key string) string {
 	return ""
 }
 
+// serveTCP starts serve on cfg with the admin API on a loopback TCP port
+// whose bearer token, token, is read from a file in dir, and returns the
+// process and the API's address (read from serve's JSON log).
+func serveTCP(t *testing.T, dir, cfg, token string) (*proc, string) {
+	t.Helper()
+	tokenFile := filepath.Join(dir, "token-"+token)
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := startServe(t, dir, cfg, "--admin-addr", "127.0.0.1:0", "--token-file", tokenFile, "--log-format", "json")
+	var addr string
+	waitFor(t, "the TCP listener", func() bool {
+		addr = logValue(p.stderr.String(), "admin API listening", "addr")
+		return addr != ""
+	})
+	return p, addr
+}
+
 // get sends GET url with the Authorization header auth ("" for none) and
 // returns the status code.
 func get(t *testing.T, url, auth string) int {
@@ -122,16 +140,7 @@ func TestServeTCPTokenFileAndLoopbackOnly(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "loopback") {
 		t.Errorf("serve on 0.0.0.0: %v", r)
 	}
-	tokenFile := filepath.Join(dir, "my-token")
-	if err := os.WriteFile(tokenFile, []byte("my-own-token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p, _ := startServe(t, dir, cfg, "--admin-addr", "127.0.0.1:0", "--token-file", tokenFile, "--log-format", "json")
-	var addr string
-	waitFor(t, "the TCP listener", func() bool {
-		addr = logValue(p.stderr.String(), "admin API listening", "addr")
-		return addr != ""
-	})
+	p, addr := serveTCP(t, dir, cfg, "my-own-token")
 	if got := get(t, "http://"+addr+"/v1/status", "Bearer my-own-token"); got != 200 {
 		t.Errorf("the token from --token-file: %d", got)
 	}
