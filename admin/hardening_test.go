@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fleare-manager/fleare-manager/admin"
+	"github.com/fleare-manager/fleare-manager/internal/testkit"
 	"github.com/fleare-manager/fleare-manager/manager"
 	"github.com/fleare-manager/fleare-manager/spec"
 )
@@ -27,7 +28,7 @@ import (
 // and counts the rest; what the manager keeps (status, event history) is
 // as bounded; and the rejection is logged once, by the manager.
 func TestRejectionIsBounded(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	m, err := manager.New(manager.Options{Logger: logger})
 	if err != nil {
