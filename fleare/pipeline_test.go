@@ -508,3 +508,62 @@ func timeoutSparesRequestsBehind(t *testing.T) (ran bool) {
 	}
 	return true
 }
+
+// Reconnect retires a pipelined connection with requests in flight: each
+// gets its own reply from the connection it was sent on, the next request
+// goes to the replacement, and the old connection is closed after its last
+// reply, through the gate (a strict server sees no overlap).
+func TestPipelineReconnectBusyConnection(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
+	o := pipelined(1, 8)
+	o.CloseSpacing = wideSpacing
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	first, err := c.Exec(ctx, "PING", "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := first.ClientID
+	srv.SetLatency(300 * time.Millisecond)
+	type answer struct {
+		word string
+		res  fleare.Reply
+		err  error
+	}
+	busy := make(chan answer, 4)
+	for i := range 4 {
+		word := fmt.Sprintf("busy-%d", i)
+		go func() { res, err := c.Exec(ctx, "PING", word); busy <- answer{word, res, err} }()
+	}
+	waitStats(t, c, "4 requests in flight", func(s fleare.Stats) bool { return s.InFlight == 4 })
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetLatency(0)
+	after, err := c.Exec(ctx, "PING", "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ClientID == old || string(after.Result) != "PONG after" {
+		t.Fatalf("request after Reconnect: %q on %s, want its own reply from a new connection (the old one is %s)", after.Result, after.ClientID, old)
+	}
+	for range 4 {
+		a := <-busy
+		if a.err != nil {
+			t.Fatalf("%s, in flight on the replaced connection: %v, want its reply", a.word, a.err)
+		}
+		if string(a.res.Result) != "PONG "+a.word || a.res.ClientID != old {
+			t.Fatalf("%s got %q from %s, want its own reply from the connection it was sent on (%s)", a.word, a.res.Result, a.res.ClientID, old)
+		}
+	}
+	if err := srv.WaitConns(ctx, 1); err != nil {
+		t.Fatalf("the replaced connection never closed: %v", err)
+	}
+	if s := c.Stats(); s.ClosedReconnect != 1 || s.ClosedTimeout != 0 || s.ClosedBroken != 0 || s.Open != 1 || s.Errors != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	if got := srv.Accepted(); got != 2 {
+		t.Fatalf("server accepted %d connections, want 2", got)
+	}
+	checkSafe(t, srv)
+}
