@@ -9,14 +9,15 @@ import (
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
 )
 
-// The health check looks only at connections idle for a whole interval:
+// The health check looks only at connections idle for a whole interval
+// (plain pool; pipelined: TestHealthCheckOnlyStalePipelined):
 // one used within the interval keeps the stray it holds until it has been
 // idle long enough, then is closed like the other. The checks are driven
 // by hand with a clock ahead of the real one (the checker's own interval
 // is an hour).
 func TestHealthCheckOnlyStaleConnections(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{})
-	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 2, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
+	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 2, Pipeline: 1, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

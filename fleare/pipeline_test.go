@@ -307,13 +307,25 @@ func TestPipelineOptions(t *testing.T) {
 		t.Fatal("a negative Pipeline was accepted")
 	}
 
-	plain := connect(t, srv, fastOptions(1))
+	plain := connect(t, srv, plainOptions(1))
 	if err := plain.Update(pipelined(1, 8)); !errors.Is(err, fleare.ErrNotInPlace) {
 		t.Fatalf("turning pipelining on in place: %v", err)
 	}
+	if err := plain.Update(fastOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
+		t.Fatalf("turning pipelining on in place, by the default: %v", err)
+	}
 	c := connect(t, srv, pipelined(1, 2))
-	if err := c.Update(fastOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
+	if err := c.Update(plainOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
 		t.Fatalf("turning pipelining off in place: %v", err)
+	}
+	// Pipelining is on by default: 0 is DefaultPipeline, a depth above 1,
+	// which a pipelined Client takes in place.
+	def := connect(t, srv, fastOptions(1))
+	if err := def.Update(plainOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
+		t.Fatalf("turning the default pipelining off in place: %v", err)
+	}
+	if err := def.Update(pipelined(1, 8)); err != nil {
+		t.Fatalf("changing the default depth in place: %v", err)
 	}
 
 	// A deeper pipeline takes effect at once, for callers already waiting.
