@@ -579,3 +579,40 @@ func TestPipelineReconnectBusyConnection(t *testing.T) {
 	}
 	checkSafe(t, srv)
 }
+
+// A pipelined connection Reconnect retired whose replies do not come in
+// time is closed when the last deadline of its requests passes: they fail
+// with timeouts, the connection is counted once (reconnect), and Reconnect
+// does not wait for it. (The test server notices the close only once its
+// 3s delay has passed; had the client not closed the connection, the
+// late replies would keep it open.)
+func TestPipelineReconnectReplyNeverComes(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
+	o := pipelined(1, 8)
+	o.CloseSpacing = wideSpacing
+	o.RequestTimeout = 1500 * time.Millisecond // ample for the reconnect's one dial
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	srv.SetLatency(3 * time.Second)
+	stuck := make(chan error, 2)
+	for i := range 2 {
+		go func() { stuck <- echo(ctx, c, fmt.Sprintf("stuck-%d", i)) }()
+	}
+	waitStats(t, c, "2 requests in flight", func(s fleare.Stats) bool { return s.InFlight == 2 })
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		var te *fleare.TimeoutError
+		if err := <-stuck; !errors.As(err, &te) {
+			t.Fatalf("request whose reply did not come in time: %v, want a TimeoutError", err)
+		}
+	}
+	if err := srv.WaitConns(ctx, 1); err != nil {
+		t.Fatalf("the retired connection never closed: %v", err)
+	}
+	if s := c.Stats(); s.ClosedReconnect != 1 || s.ClosedTimeout != 0 || s.ClosedBroken != 0 || s.Open != 1 || s.Errors != 2 || s.InFlight != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	checkSafe(t, srv)
+}
