@@ -412,7 +412,7 @@ func TestClientNoQueue(t *testing.T) {
 func TestClientAcquireTimeout(t *testing.T) {
 	for _, depth := range []int{1, 2} {
 		t.Run(map[int]string{1: "plain", 2: "pipelined"}[depth], func(t *testing.T) {
-			srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 200 * time.Millisecond})
+			srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: time.Second})
 			o := fastOptions(1)
 			o.Pipeline = depth
 			c := connect(t, srv, o)
@@ -438,9 +438,17 @@ func TestClientAcquireTimeout(t *testing.T) {
 			if !errors.As(err, &te) || te.Op != "acquire" {
 				t.Fatalf("RequestTimeout while waiting: %v", err)
 			}
+			// A cancel ends the wait; RequestTimeout back to its value, so
+			// that only the cancel can.
+			if err := c.Update(o); err != nil {
+				t.Fatal(err)
+			}
 			canceled, cancel2 := context.WithCancel(ctx)
-			time.AfterFunc(10*time.Millisecond, cancel2)
-			if err := c.Ping(canceled); !errors.Is(err, context.Canceled) || !fleare.SafeToRetry(err) {
+			waited := make(chan error, 1)
+			go func() { waited <- c.Ping(canceled) }()
+			waitStats(t, c, "a caller waiting", func(s fleare.Stats) bool { return s.Waiting == 1 })
+			cancel2()
+			if err := <-waited; !errors.Is(err, context.Canceled) || !fleare.SafeToRetry(err) {
 				t.Fatalf("cancel while waiting: %v", err)
 			}
 			for range depth {
