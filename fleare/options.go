@@ -105,9 +105,9 @@ type Options struct {
 	// Pipeline requests in flight. It raises throughput when callers
 	// outnumber connections (fewer system calls per request on both sides,
 	// 3 to 8 times the plain pool's PING/s from 16 callers up in
-	// BENCHMARKS.md) and costs little to one caller. It does not help
-	// requests that are slow on the server (they delay the replies queued
-	// behind them on their connection).
+	// BENCHMARKS.md); one caller alone gets about the plain pool's rate.
+	// It does not help requests that are slow on the server (they delay
+	// the replies queued behind them on their connection).
 	//
 	// A request whose deadline passes fails alone with a *TimeoutError:
 	// its reply is discarded when it comes, the requests in flight on its
