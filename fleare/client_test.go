@@ -261,7 +261,7 @@ func TestClientReplacesBrokenConnections(t *testing.T) {
 // connection error (never ErrClosed); the pool heals.
 func TestClientConnectionsDropMidRequest(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: time.Second})
-	c := connect(t, srv, fastOptions(2))
+	c := connect(t, srv, plainOptions(2)) // pipelined: TestPipelineBrokenConnection
 	ctx := testCtx(t)
 	errs := make(chan error, 2)
 	for range 2 {
@@ -350,39 +350,48 @@ func TestClientCancelMidRequest(t *testing.T) {
 	}
 }
 
+// Callers wait in a bounded queue once every connection is taken (plain:
+// one request each; pipelined: Pipeline requests each); beyond MaxQueue
+// the next fails at once.
 func TestClientQueueFull(t *testing.T) {
-	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 100 * time.Millisecond})
-	o := fastOptions(1)
-	o.MaxQueue = 2
-	c := connect(t, srv, o)
-	ctx := testCtx(t)
-	var wg sync.WaitGroup
-	var failed atomic.Int32
-	for range 3 {
-		wg.Go(func() {
-			if err := c.Ping(ctx); err != nil {
-				failed.Add(1)
+	for _, depth := range []int{1, 2} {
+		t.Run(map[int]string{1: "plain", 2: "pipelined"}[depth], func(t *testing.T) {
+			srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 100 * time.Millisecond})
+			o := fastOptions(1)
+			o.Pipeline = depth
+			o.MaxQueue = 2
+			c := connect(t, srv, o)
+			ctx := testCtx(t)
+			var wg sync.WaitGroup
+			var failed atomic.Int32
+			for range depth + 2 {
+				wg.Go(func() {
+					if err := c.Ping(ctx); err != nil {
+						failed.Add(1)
+					}
+				})
+			}
+			waitStats(t, c, "2 waiting", func(s fleare.Stats) bool { return s.Waiting == 2 && s.InFlight == depth })
+			start := time.Now()
+			err := c.Ping(ctx)
+			if !errors.Is(err, fleare.ErrQueueFull) || !fleare.SafeToRetry(err) || time.Since(start) > 50*time.Millisecond {
+				t.Fatalf("err = %v after %v", err, time.Since(start))
+			}
+			wg.Wait()
+			if failed.Load() != 0 {
+				t.Fatal("queued requests failed")
+			}
+			if s := c.Stats(); s.QueueFull != 1 || s.Waits != 2 {
+				t.Fatalf("Stats = %+v", s)
 			}
 		})
 	}
-	waitStats(t, c, "2 waiting", func(s fleare.Stats) bool { return s.Waiting == 2 })
-	start := time.Now()
-	err := c.Ping(ctx)
-	if !errors.Is(err, fleare.ErrQueueFull) || !fleare.SafeToRetry(err) || time.Since(start) > 50*time.Millisecond {
-		t.Fatalf("err = %v after %v", err, time.Since(start))
-	}
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatal("queued requests failed")
-	}
-	if s := c.Stats(); s.QueueFull != 1 || s.Waits != 2 {
-		t.Fatalf("Stats = %+v", s)
-	}
 }
 
+// Pipelined: TestPipelineAbandonedRequest.
 func TestClientNoQueue(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 100 * time.Millisecond})
-	o := fastOptions(1)
+	o := plainOptions(1)
 	o.MaxQueue = -1
 	c := connect(t, srv, o)
 	ctx := testCtx(t)
@@ -401,39 +410,56 @@ func TestClientNoQueue(t *testing.T) {
 }
 
 func TestClientAcquireTimeout(t *testing.T) {
-	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 200 * time.Millisecond})
-	o := fastOptions(1)
-	c := connect(t, srv, o)
-	ctx := testCtx(t)
-	done := make(chan error, 1)
-	go func() { done <- c.Ping(ctx) }()
-	waitStats(t, c, "1 in use", func(s fleare.Stats) bool { return s.InUse == 1 })
+	for _, depth := range []int{1, 2} {
+		t.Run(map[int]string{1: "plain", 2: "pipelined"}[depth], func(t *testing.T) {
+			srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: time.Second})
+			o := fastOptions(1)
+			o.Pipeline = depth
+			c := connect(t, srv, o)
+			ctx := testCtx(t)
+			done := make(chan error, depth)
+			for range depth {
+				go func() { done <- c.Ping(ctx) }()
+			}
+			waitStats(t, c, "the connection taken", func(s fleare.Stats) bool { return s.InFlight == depth })
 
-	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	defer cancel()
-	err := c.Ping(short)
-	var te *fleare.TimeoutError
-	if !errors.As(err, &te) || te.Op != "acquire" || te.Sent || !fleare.SafeToRetry(err) {
-		t.Fatalf("ctx deadline while waiting: %v", err)
-	}
-	// RequestTimeout bounds the wait when ctx has no deadline.
-	if err := c.Update(func() fleare.Options { o := o; o.RequestTimeout = 30 * time.Millisecond; return o }()); err != nil {
-		t.Fatal(err)
-	}
-	err = c.Ping(context.Background())
-	if !errors.As(err, &te) || te.Op != "acquire" {
-		t.Fatalf("RequestTimeout while waiting: %v", err)
-	}
-	canceled, cancel2 := context.WithCancel(ctx)
-	time.AfterFunc(10*time.Millisecond, cancel2)
-	if err := c.Ping(canceled); !errors.Is(err, context.Canceled) || !fleare.SafeToRetry(err) {
-		t.Fatalf("cancel while waiting: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("request holding the connection: %v", err)
-	}
-	if s := c.Stats(); s.Open != 1 || s.Idle != 1 || s.Waiting != 0 {
-		t.Fatalf("Stats = %+v", s)
+			short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+			defer cancel()
+			err := c.Ping(short)
+			var te *fleare.TimeoutError
+			if !errors.As(err, &te) || te.Op != "acquire" || te.Sent || !fleare.SafeToRetry(err) {
+				t.Fatalf("ctx deadline while waiting: %v", err)
+			}
+			// RequestTimeout bounds the wait when ctx has no deadline.
+			if err := c.Update(func() fleare.Options { o := o; o.RequestTimeout = 30 * time.Millisecond; return o }()); err != nil {
+				t.Fatal(err)
+			}
+			err = c.Ping(context.Background())
+			if !errors.As(err, &te) || te.Op != "acquire" {
+				t.Fatalf("RequestTimeout while waiting: %v", err)
+			}
+			// A cancel ends the wait; RequestTimeout back to its value, so
+			// that only the cancel can.
+			if err := c.Update(o); err != nil {
+				t.Fatal(err)
+			}
+			canceled, cancel2 := context.WithCancel(ctx)
+			waited := make(chan error, 1)
+			go func() { waited <- c.Ping(canceled) }()
+			waitStats(t, c, "a caller waiting", func(s fleare.Stats) bool { return s.Waiting == 1 })
+			cancel2()
+			if err := <-waited; !errors.Is(err, context.Canceled) || !fleare.SafeToRetry(err) {
+				t.Fatalf("cancel while waiting: %v", err)
+			}
+			for range depth {
+				if err := <-done; err != nil {
+					t.Fatalf("request holding the connection: %v", err)
+				}
+			}
+			if s := c.Stats(); s.Open != 1 || s.Idle != 1 || s.Waiting != 0 {
+				t.Fatalf("Stats = %+v", s)
+			}
+		})
 	}
 }
 
@@ -479,7 +505,7 @@ func TestClientUpdate(t *testing.T) {
 // Close lets requests in flight finish while its context lasts.
 func TestClientCloseDrains(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 100 * time.Millisecond})
-	c := connect(t, srv, fastOptions(2))
+	c := connect(t, srv, plainOptions(2)) // pipelined: TestPipelineCloseDrains
 	ctx := testCtx(t)
 	errs := make(chan error, 2)
 	for range 2 {
@@ -505,7 +531,7 @@ func TestClientCloseDrains(t *testing.T) {
 func TestClientCloseForces(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Latency: 5 * time.Second})
 	log := newEventLog()
-	o := fastOptions(2)
+	o := plainOptions(2) // pipelined: TestPipelineCloseForced
 	o.OnEvent = log.record
 	c := connect(t, srv, o)
 	ctx := testCtx(t)

@@ -165,6 +165,10 @@ func (c *Client) waitIdle(ctx context.Context) error {
 func (c *Client) inFlightLocked() int {
 	if c.pipelined {
 		_, n := c.idleSharedLocked()
+		c.retiredLocked() // prune
+		for _, pc := range c.ctl.retired {
+			n += pc.inflight
+		}
 		return n
 	}
 	return c.open - len(c.idle) - c.checking + c.retiredLocked()
@@ -202,9 +206,11 @@ func (c *Client) Paused() bool { return c.ctl.paused.Load() }
 // uses it. No request fails because of it. It is what to do after the
 // server's name was moved to another address: new connections resolve the
 // name again. Reconnect returns once every old connection is gone, or when
-// ctx ends (the replacement goes on in the background). With
-// Options.Pipeline, a connection is replaced only when no request is in
-// flight on it.
+// ctx ends (the replacement goes on in the background). A pipelined
+// connection with requests in flight is replaced the same way: once its
+// replacement is in, it takes no new request, and it is closed when the
+// last request on it has its reply (or fails at its deadline), so that
+// Reconnect finishes under any load.
 func (c *Client) Reconnect(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closing {
@@ -259,7 +265,8 @@ func (c *Client) staleReasonLocked(pc *pconn, now time.Time) closeReason {
 }
 
 // pickStaleLocked returns the oldest connection due for replacement, and
-// why. With idleOnly, only one no request is using.
+// why. With idleOnly, only one no request is using. A pipelined connection
+// already retiring (a shrink) is never picked: it is leaving.
 func (c *Client) pickStaleLocked(idleOnly bool) (*pconn, closeReason) {
 	if c.ctl.gen == 0 && c.opts.MaxLifetime <= 0 {
 		return nil, reasonNone
@@ -269,7 +276,7 @@ func (c *Client) pickStaleLocked(idleOnly bool) (*pconn, closeReason) {
 	var why closeReason
 	for pc := range c.all {
 		r := c.staleReasonLocked(pc, now)
-		if r == reasonNone || (idleOnly && !c.isIdleLocked(pc)) {
+		if r == reasonNone || pc.retiring || (idleOnly && !c.isIdleLocked(pc)) {
 			continue
 		}
 		if best == nil || pc.age.born.Before(best.age.born) {
@@ -304,7 +311,7 @@ func (c *Client) replaceStale(ctx context.Context) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if pc, _ := c.pickStaleLocked(c.pipelined); pc == nil {
+	if pc, _ := c.pickStaleLocked(false); pc == nil {
 		c.mu.Unlock()
 		return false
 	}
@@ -330,7 +337,7 @@ func (c *Client) replaceStale(ctx context.Context) bool {
 	}
 	c.sockets++
 	c.streak = 0
-	old, why := c.pickStaleLocked(c.pipelined)
+	old, why := c.pickStaleLocked(false)
 	if old == nil || c.closing {
 		// The stale one went meanwhile: the new one fills its place if
 		// the pool is short, else it is surplus.
@@ -353,8 +360,11 @@ func (c *Client) replaceStale(ctx context.Context) bool {
 }
 
 // swapLocked puts conn in old's place and reports whether the caller must
-// close old now. A busy old connection is closed by its request when it
-// gives it back (it is no longer the pool's, so release closes it).
+// close old now. A busy old connection is retired: it is no longer the
+// pool's, so it takes no new request, and its last request closes it when
+// done (release in plain mode; putSharedLocked for the last of the
+// requests pipelined on it, or the pipe itself when a deadline passes
+// with a reply missing).
 func (c *Client) swapLocked(old *pconn, why closeReason, conn *Conn) (closeNow bool) {
 	idle := c.isIdleLocked(old)
 	if idle && !c.pipelined {
@@ -368,6 +378,7 @@ func (c *Client) swapLocked(old *pconn, why closeReason, conn *Conn) (closeNow b
 	c.removeLocked(old, why, nil)
 	c.addLocked(conn)
 	if !idle {
+		old.retired = true
 		c.retiredLocked() // prune
 		c.ctl.retired = append(c.ctl.retired, old)
 	}

@@ -234,12 +234,15 @@ func checkSafe(t *testing.T, srv *fleartest.Server) {
 	}
 }
 
-// Reconnect replaces every connection while 32 callers keep pinging: none
-// fails, the strict server never sees two dials or closes together, and it
-// ends with exactly the pool's size of new connections.
+// Reconnect replaces every connection while 64 callers keep pinging,
+// plain or pipelined (where the connections never go idle: those with
+// requests in flight are retired, finish them, and close): none fails,
+// Reconnect returns, the strict server never sees two dials or closes
+// together, and it ends with exactly the pool's size of new connections,
+// every old one closed.
 func TestReconnectUnderLoad(t *testing.T) {
-	for _, pipeline := range []int{0, 4} {
-		t.Run(map[int]string{0: "plain", 4: "pipelined"}[pipeline], func(t *testing.T) {
+	for _, pipeline := range []int{1, 32} {
+		t.Run(map[int]string{1: "plain", 32: "pipelined"}[pipeline], func(t *testing.T) {
 			srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
 			o := fastOptions(4)
 			o.Pipeline = pipeline
@@ -247,28 +250,28 @@ func TestReconnectUnderLoad(t *testing.T) {
 			c := connect(t, srv, o)
 			ctx := testCtx(t)
 			accepted := srv.Accepted()
-			l := startLoad(ctx, c, 32)
+			l := startLoad(ctx, c, 64)
 			waitStats(t, c, "progress", func(fleare.Stats) bool { return l.ok.Load() > 100 })
-			if pipeline > 0 {
-				l.finish(t) // pipelined: replaced only when idle (documented)
+			for round := 1; round <= 2; round++ {
+				if err := c.Reconnect(ctx); err != nil {
+					t.Fatal(err)
+				}
+				before := l.ok.Load()
+				waitStats(t, c, "progress after", func(fleare.Stats) bool { return l.ok.Load() > before+100 })
+				if s := c.Stats(); s.ClosedReconnect != uint64(4*round) || s.Stale != 0 || s.Open != 4 {
+					t.Fatalf("after Reconnect %d: %+v", round, s)
+				}
 			}
-			if err := c.Reconnect(ctx); err != nil {
-				t.Fatal(err)
-			}
-			before := l.ok.Load()
-			waitStats(t, c, "progress after", func(fleare.Stats) bool { return pipeline > 0 || l.ok.Load() > before+100 })
-			if pipeline == 0 {
-				l.finish(t)
-			}
+			l.finish(t)
 			if err := srv.WaitConns(ctx, 4); err != nil {
 				t.Fatal(err)
 			}
 			s := c.Stats()
-			if s.ClosedReconnect != 4 || s.Stale != 0 || s.Open != 4 || s.Errors != 0 || s.ClosedBroken != 0 {
+			if s.ClosedReconnect != 8 || s.Stale != 0 || s.Open != 4 || s.Errors != 0 || s.ClosedBroken != 0 || s.ClosedTimeout != 0 {
 				t.Fatalf("stats %+v", s)
 			}
-			if got := srv.Accepted() - accepted; got != 4 {
-				t.Fatalf("server accepted %d new connections, want 4", got)
+			if got := srv.Accepted() - accepted; got != 8 {
+				t.Fatalf("server accepted %d new connections, want 8", got)
 			}
 			checkSafe(t, srv)
 		})
@@ -276,40 +279,46 @@ func TestReconnectUnderLoad(t *testing.T) {
 }
 
 // Connections past MaxLifetime are replaced one at a time, with close
-// reason lifetime, while callers see no error; setting it back to 0 stops
-// the replacing.
+// reason lifetime, while callers see no error (pipelined, the connections
+// replaced have requests in flight: they finish them, then close); setting
+// it back to 0 stops the replacing.
 func TestMaxLifetime(t *testing.T) {
-	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
-	o := fastOptions(3)
-	o.CloseSpacing = wideSpacing
-	c := connect(t, srv, o)
-	ctx := testCtx(t)
-	l := startLoad(ctx, c, 8)
-	o.MaxLifetime = time.Millisecond
-	o.LifetimeJitter = time.Millisecond
-	if err := c.Update(o); err != nil {
-		t.Fatal(err)
+	for _, pipeline := range []int{1, 32} {
+		t.Run(map[int]string{1: "plain", 32: "pipelined"}[pipeline], func(t *testing.T) {
+			srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
+			o := fastOptions(3)
+			o.Pipeline = pipeline
+			o.CloseSpacing = wideSpacing
+			c := connect(t, srv, o)
+			ctx := testCtx(t)
+			l := startLoad(ctx, c, 48)
+			o.MaxLifetime = time.Millisecond
+			o.LifetimeJitter = time.Millisecond
+			if err := c.Update(o); err != nil {
+				t.Fatal(err)
+			}
+			waitStats(t, c, "6 replaced", func(s fleare.Stats) bool { return s.ClosedLifetime >= 6 })
+			o.MaxLifetime, o.LifetimeJitter = 0, 0
+			if err := c.Update(o); err != nil {
+				t.Fatal(err)
+			}
+			l.finish(t)
+			if err := srv.WaitConns(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			s := c.Stats()
+			if s.Errors != 0 || s.ClosedBroken != 0 || s.ClosedTimeout != 0 || s.ClosedReconnect != 0 || s.Open != 3 || s.Stale != 0 {
+				t.Fatalf("stats %+v", s)
+			}
+			// One more when a replacement was being dialed as MaxLifetime went to
+			// 0: it finds nothing left to replace and is closed unused.
+			closed, accepted := s.ClosedLifetime, srv.Accepted()
+			if accepted != 3+closed && accepted != 3+closed+1 {
+				t.Fatalf("server accepted %d connections for %d closed by lifetime, want %d (or one more)", accepted, closed, 3+closed)
+			}
+			checkSafe(t, srv)
+		})
 	}
-	waitStats(t, c, "6 replaced", func(s fleare.Stats) bool { return s.ClosedLifetime >= 6 })
-	o.MaxLifetime, o.LifetimeJitter = 0, 0
-	if err := c.Update(o); err != nil {
-		t.Fatal(err)
-	}
-	l.finish(t)
-	if err := srv.WaitConns(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	s := c.Stats()
-	if s.Errors != 0 || s.ClosedBroken != 0 || s.ClosedReconnect != 0 || s.Open != 3 || s.Stale != 0 {
-		t.Fatalf("stats %+v", s)
-	}
-	// One more when a replacement was being dialed as MaxLifetime went to
-	// 0: it finds nothing left to replace and is closed unused.
-	closed, accepted := s.ClosedLifetime, srv.Accepted()
-	if accepted != 3+closed && accepted != 3+closed+1 {
-		t.Fatalf("server accepted %d connections for %d closed by lifetime, want %d (or one more)", accepted, closed, 3+closed)
-	}
-	checkSafe(t, srv)
 }
 
 // AfterConnect runs once on every new connection before it serves; its
@@ -352,30 +361,46 @@ func TestAfterConnect(t *testing.T) {
 	checkSafe(t, srv)
 }
 
-// A connection Reconnect replaced while a request was on it stays open for
-// that request, and Close whose context has ended closes it under it.
+// A connection Reconnect replaced while requests were on it stays open for
+// them (Reconnect returns meanwhile), and Close whose context has ended
+// closes it under them.
 func TestCloseForcesReplacedBusyConnection(t *testing.T) {
-	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
-	c := connect(t, srv, fastOptions(1))
-	ctx := testCtx(t)
-	srv.SetLatency(time.Hour)
-	wait := pingAll(ctx, c, 1)
-	waitStats(t, c, "a request in flight", func(s fleare.Stats) bool { return s.InFlight == 1 })
-	if err := c.Reconnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if s := c.Stats(); s.ClosedReconnect != 1 || s.Open != 1 || s.InFlight != 0 {
-		t.Fatalf("after Reconnect: %+v", s)
-	}
-	ended, cancel := context.WithCancel(ctx)
-	cancel()
-	var ce *fleare.CloseError
-	if err := c.Close(ended); !errors.As(err, &ce) || ce.Forced != 1 {
-		t.Fatalf("Close = %v, want a *CloseError with 1 forced", err)
-	}
-	var conn *fleare.ConnError
-	if err := wait()[0]; !errors.As(err, &conn) {
-		t.Fatalf("request on the replaced connection: %v, want a *ConnError", err)
+	for _, pipeline := range []int{1, 32} {
+		t.Run(map[int]string{1: "plain", 32: "pipelined"}[pipeline], func(t *testing.T) {
+			srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+			o := fastOptions(1)
+			o.Pipeline = pipeline
+			c := connect(t, srv, o)
+			ctx := testCtx(t)
+			srv.SetLatency(time.Hour)
+			n := 1
+			if pipeline > 1 {
+				n = 3
+			}
+			wait := pingAll(ctx, c, n)
+			waitStats(t, c, "requests in flight", func(s fleare.Stats) bool { return s.InFlight == n })
+			if err := c.Reconnect(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if s := c.Stats(); s.ClosedReconnect != 1 || s.Open != 1 || s.InFlight != 0 {
+				t.Fatalf("after Reconnect: %+v", s)
+			}
+			if got := srv.Conns(); got != 2 {
+				t.Fatalf("server has %d connections after Reconnect, want 2: the busy one stays for its requests", got)
+			}
+			ended, cancel := context.WithCancel(ctx)
+			cancel()
+			var ce *fleare.CloseError
+			if err := c.Close(ended); !errors.As(err, &ce) || ce.Forced != 1 {
+				t.Fatalf("Close = %v, want a *CloseError with 1 forced", err)
+			}
+			for i, err := range wait() {
+				var conn *fleare.ConnError
+				if !errors.As(err, &conn) {
+					t.Fatalf("request %d on the replaced connection: %v, want a *ConnError", i, err)
+				}
+			}
+		})
 	}
 }
 

@@ -92,8 +92,8 @@
 //
 // The server answers each connection's requests in order, so requests can
 // share a connection without waiting for each other's replies. With
-// Options.Pipeline set above 1, each connection carries up to that many
-// requests at once, with no goroutine of its own: the callers write and
+// Options.Pipeline above 1 (the default, DefaultPipeline, is 32; 1 turns
+// it off), each connection carries up to that many requests at once, with no goroutine of its own: the callers write and
 // read in turn. Requests that come while a batch awaits its replies go out
 // together in one write, and the replies are read in bulk and handed back
 // in order; a caller alone on a connection writes and reads its own
@@ -103,9 +103,10 @@
 // server in another process, PING throughput was 3 to 8 times the plain
 // pool's from 16 callers up, and the same with one caller (see
 // BENCHMARKS.md). A slow request delays the ones behind it on its
-// connection. It is off by default. A request whose deadline passes fails
-// alone; its connection is replaced, and closed once the requests in
-// flight on it have their replies or their own deadlines have passed.
+// connection. A request whose deadline passes fails alone; its connection
+// is replaced, and closed once the requests in flight on it have their
+// replies or their own deadlines have passed. Reconnect and MaxLifetime
+// replace busy connections the same way.
 //
 // # Errors
 //

@@ -9,14 +9,22 @@ import (
 	"github.com/fleare-manager/fleare-manager/fleare/fleartest"
 )
 
-// The health check looks only at connections idle for a whole interval:
-// one used within the interval keeps the stray it holds until it has been
-// idle long enough, then is closed like the other. The checks are driven
-// by hand with a clock ahead of the real one (the checker's own interval
-// is an hour).
+// The health check looks only at connections idle for a whole interval,
+// plain or pipelined: one used within the interval keeps the stray it
+// holds until it has been idle long enough, then is closed like the other.
+// The checks are driven by hand with a clock ahead of the real one (the
+// checker's own interval is an hour).
 func TestHealthCheckOnlyStaleConnections(t *testing.T) {
+	for _, depth := range []int{1, DefaultPipeline} {
+		t.Run(map[int]string{1: "plain", DefaultPipeline: "pipelined"}[depth], func(t *testing.T) {
+			healthCheckOnlyStale(t, depth)
+		})
+	}
+}
+
+func healthCheckOnlyStale(t *testing.T, depth int) {
 	srv := fleartest.NewServer(t, fleartest.Options{})
-	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 2, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
+	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 2, Pipeline: depth, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -27,6 +35,14 @@ func TestHealthCheckOnlyStaleConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	pcs := idleConns(c)
+	if depth > 1 {
+		c.mu.Lock()
+		pcs = append([]*pconn(nil), c.shared...)
+		c.mu.Unlock()
+	}
+	if len(pcs) != 2 {
+		t.Fatalf("%d idle connections, want 2", len(pcs))
+	}
 	// A connection just dialed is idle for WriteStray once its server
 	// goroutine waits for a request: write until both hold a stray.
 	waitFor(t, func() bool {

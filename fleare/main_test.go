@@ -43,6 +43,14 @@ func fastOptions(size int) fleare.Options {
 	}
 }
 
+// plainOptions are fastOptions with pipelining off: one request per
+// connection at a time, for the tests of the plain pool's behaviour.
+func plainOptions(size int) fleare.Options {
+	o := fastOptions(size)
+	o.Pipeline = 1
+	return o
+}
+
 // newClient returns a client for srv, closed when the test ends.
 func newClient(t testing.TB, srv *fleartest.Server, o fleare.Options) *fleare.Client {
 	t.Helper()

@@ -18,6 +18,9 @@ const (
 	DefaultMaxRetries          = 3
 	DefaultRetryInterval       = 10 * time.Second
 	DefaultHealthCheckInterval = time.Second
+	// DefaultPipeline is how many requests share one connection at a time
+	// when Options.Pipeline is 0.
+	DefaultPipeline = 32
 	// MaxBackoff caps the delay between two dial attempts, unless
 	// RetryInterval is itself larger.
 	MaxBackoff = 30 * time.Second
@@ -92,8 +95,8 @@ type Options struct {
 	// Default nil.
 	AfterConnect func(ctx context.Context, c *Conn) error
 
-	// Pipeline, when above 1, turns pipelining on: up to Pipeline requests
-	// share one connection at a time. The callers do the I/O themselves:
+	// Pipeline is how many requests may share one connection at a time.
+	// Above 1, pipelining is on: the callers do the I/O themselves:
 	// requests that come while a batch awaits its replies are written
 	// together in one write once it is answered, and replies are read in
 	// bulk and handed out in order; a caller alone on a connection writes
@@ -102,21 +105,26 @@ type Options struct {
 	// Pipeline requests in flight. It raises throughput when callers
 	// outnumber connections (fewer system calls per request on both sides,
 	// 3 to 8 times the plain pool's PING/s from 16 callers up in
-	// BENCHMARKS.md) and costs nothing to one caller. It does not help
-	// requests that are slow on the server (they delay the replies queued
-	// behind them on their connection). 32 is a good depth.
+	// BENCHMARKS.md); one caller alone gets about the plain pool's rate.
+	// It does not help requests that are slow on the server (they delay
+	// the replies queued behind them on their connection).
 	//
 	// A request whose deadline passes fails alone with a *TimeoutError:
 	// its reply is discarded when it comes, the requests in flight on its
 	// connection still get theirs, each failing only at its own deadline,
 	// and the connection takes no new request: it is replaced
 	// (Stats.ClosedTimeout) and closed once nothing is in flight on it, or
-	// when the last deadline passes with a reply missing. A request whose
-	// context is canceled returns at once and its reply is discarded,
-	// leaving the connection up, as in plain mode.
-	// Pipeline can change with Update while it stays above 1; turning it on
-	// or off needs a new Client. Default 0: off, one request per
-	// connection at a time (see BENCHMARKS.md, "Pipelining").
+	// when the last deadline passes with a reply missing. Reconnect and
+	// MaxLifetime retire a busy connection the same way, once its
+	// replacement is open. A request whose context is canceled returns at
+	// once and its reply is discarded, leaving the connection up, as in
+	// plain mode.
+	//
+	// 1 turns pipelining off: one request per connection at a time, each
+	// caller holding its connection for the whole request. Pipeline can
+	// change with Update while it stays above 1; turning it on or off
+	// needs a new Client. Zero means the default, DefaultPipeline (32):
+	// on.
 	Pipeline int
 
 	// CloseSpacing is how long a server's gate stays shut after a
@@ -166,6 +174,7 @@ func (o Options) withDefaults() Options {
 	o.MaxRetries = countOrDefault(o.MaxRetries, DefaultMaxRetries)
 	o.RetryInterval = orDefault(o.RetryInterval, DefaultRetryInterval)
 	o.HealthCheckInterval = orDefault(o.HealthCheckInterval, DefaultHealthCheckInterval)
+	o.Pipeline = orDefault(o.Pipeline, DefaultPipeline)
 	if o.CloseSpacing == 0 {
 		o.CloseSpacing = DefaultCloseSpacing
 	} else if o.CloseSpacing < 0 {
@@ -205,7 +214,7 @@ func (o Options) validate() error {
 		bad("PoolSize", o.PoolSize, "at least 1 (0 for the default)")
 	}
 	if o.Pipeline < 0 {
-		bad("Pipeline", o.Pipeline, "0 or 1 (off), or the requests per connection")
+		bad("Pipeline", o.Pipeline, "1 (off), the requests per connection, or 0 for the default")
 	}
 	for _, d := range []struct {
 		name string

@@ -307,13 +307,25 @@ func TestPipelineOptions(t *testing.T) {
 		t.Fatal("a negative Pipeline was accepted")
 	}
 
-	plain := connect(t, srv, fastOptions(1))
+	plain := connect(t, srv, plainOptions(1))
 	if err := plain.Update(pipelined(1, 8)); !errors.Is(err, fleare.ErrNotInPlace) {
 		t.Fatalf("turning pipelining on in place: %v", err)
 	}
+	if err := plain.Update(fastOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
+		t.Fatalf("turning pipelining on in place, by the default: %v", err)
+	}
 	c := connect(t, srv, pipelined(1, 2))
-	if err := c.Update(fastOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
+	if err := c.Update(plainOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
 		t.Fatalf("turning pipelining off in place: %v", err)
+	}
+	// Pipelining is on by default: 0 is DefaultPipeline, a depth above 1,
+	// which a pipelined Client takes in place.
+	def := connect(t, srv, fastOptions(1))
+	if err := def.Update(plainOptions(1)); !errors.Is(err, fleare.ErrNotInPlace) {
+		t.Fatalf("turning the default pipelining off in place: %v", err)
+	}
+	if err := def.Update(pipelined(1, 8)); err != nil {
+		t.Fatalf("changing the default depth in place: %v", err)
 	}
 
 	// A deeper pipeline takes effect at once, for callers already waiting.
@@ -507,4 +519,100 @@ func timeoutSparesRequestsBehind(t *testing.T) (ran bool) {
 		t.Fatalf("a handshake overlapped: %d stranded, wedged %v, overlaps %+v", srv.Stranded(), srv.Wedged(), o)
 	}
 	return true
+}
+
+// Reconnect retires a pipelined connection with requests in flight: each
+// gets its own reply from the connection it was sent on, the next request
+// goes to the replacement, and the old connection is closed after its last
+// reply, through the gate (a strict server sees no overlap).
+func TestPipelineReconnectBusyConnection(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
+	o := pipelined(1, 8)
+	o.CloseSpacing = wideSpacing
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	first, err := c.Exec(ctx, "PING", "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := first.ClientID
+	srv.SetLatency(300 * time.Millisecond)
+	type answer struct {
+		word string
+		res  fleare.Reply
+		err  error
+	}
+	busy := make(chan answer, 4)
+	for i := range 4 {
+		word := fmt.Sprintf("busy-%d", i)
+		go func() { res, err := c.Exec(ctx, "PING", word); busy <- answer{word, res, err} }()
+	}
+	waitStats(t, c, "4 requests in flight", func(s fleare.Stats) bool { return s.InFlight == 4 })
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetLatency(0)
+	after, err := c.Exec(ctx, "PING", "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ClientID == old || string(after.Result) != "PONG after" {
+		t.Fatalf("request after Reconnect: %q on %s, want its own reply from a new connection (the old one is %s)", after.Result, after.ClientID, old)
+	}
+	for range 4 {
+		a := <-busy
+		if a.err != nil {
+			t.Fatalf("%s, in flight on the replaced connection: %v, want its reply", a.word, a.err)
+		}
+		if string(a.res.Result) != "PONG "+a.word || a.res.ClientID != old {
+			t.Fatalf("%s got %q from %s, want its own reply from the connection it was sent on (%s)", a.word, a.res.Result, a.res.ClientID, old)
+		}
+	}
+	if err := srv.WaitConns(ctx, 1); err != nil {
+		t.Fatalf("the replaced connection never closed: %v", err)
+	}
+	if s := c.Stats(); s.ClosedReconnect != 1 || s.ClosedTimeout != 0 || s.ClosedBroken != 0 || s.Open != 1 || s.Errors != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	if got := srv.Accepted(); got != 2 {
+		t.Fatalf("server accepted %d connections, want 2", got)
+	}
+	checkSafe(t, srv)
+}
+
+// A pipelined connection Reconnect retired whose replies do not come in
+// time is closed when the last deadline of its requests passes: they fail
+// with timeouts, the connection is counted once (reconnect), and Reconnect
+// does not wait for it. (The test server notices the close only once its
+// 3s delay has passed; had the client not closed the connection, the
+// late replies would keep it open.)
+func TestPipelineReconnectReplyNeverComes(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers, Strict: true})
+	o := pipelined(1, 8)
+	o.CloseSpacing = wideSpacing
+	o.RequestTimeout = 1500 * time.Millisecond // ample for the reconnect's one dial
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	srv.SetLatency(3 * time.Second)
+	stuck := make(chan error, 2)
+	for i := range 2 {
+		go func() { stuck <- echo(ctx, c, fmt.Sprintf("stuck-%d", i)) }()
+	}
+	waitStats(t, c, "2 requests in flight", func(s fleare.Stats) bool { return s.InFlight == 2 })
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		var te *fleare.TimeoutError
+		if err := <-stuck; !errors.As(err, &te) {
+			t.Fatalf("request whose reply did not come in time: %v, want a TimeoutError", err)
+		}
+	}
+	if err := srv.WaitConns(ctx, 1); err != nil {
+		t.Fatalf("the retired connection never closed: %v", err)
+	}
+	if s := c.Stats(); s.ClosedReconnect != 1 || s.ClosedTimeout != 0 || s.ClosedBroken != 0 || s.Open != 1 || s.Errors != 2 || s.InFlight != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	checkSafe(t, srv)
 }

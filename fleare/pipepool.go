@@ -13,10 +13,11 @@ import (
 // Client.shared and are filled in order, skipping full ones; a caller
 // finding every connection full waits in the same FIFO as in plain mode and
 // is handed a slot as one frees. c.idle stays empty. A connection leaving
-// the pool while requests are in flight on it (shrink, Close) is first
-// retired: it takes no new request and is closed when its last one
-// returns. A connection whose pipe fails is removed at once by the pipe's
-// onFail hook; the pipe has already failed the requests in flight on it.
+// the pool while requests are in flight on it (shrink, Close, a timeout,
+// Reconnect, MaxLifetime) takes no new request and is closed when its last
+// one returns; the requests on it get their replies. A connection whose
+// pipe fails is removed at once by the pipe's onFail hook; the pipe has
+// already failed the requests in flight on it.
 
 // acquireShared returns a connection with a free slot, waiting in FIFO
 // order until deadline if every connection is full.
@@ -93,8 +94,9 @@ func (c *Client) putSharedLocked(pc *pconn) (closeIt bool) {
 	switch {
 	case pc.removed:
 		// Failed, or closed by Close: whoever removed it closed it. One
-		// retired after a timeout is closed by its last request.
-		return pc.expired && pc.inflight == 0
+		// retired with requests in flight (after a timeout, or replaced
+		// by Reconnect or MaxLifetime) is closed by its last request.
+		return pc.retired && pc.inflight == 0
 	case pc.retiring || c.closing:
 		if pc.inflight > 0 {
 			return false
@@ -156,7 +158,7 @@ func (c *Client) pipeFailed(pc *pconn, cause error) {
 func (c *Client) pipeExpired(pc *pconn) {
 	c.mu.Lock()
 	if !pc.removed && !c.closing { // else Close closes it
-		pc.expired = true
+		pc.retired = true
 		c.removeLocked(pc, reasonTimeout, nil)
 		c.retiredLocked() // prune
 		c.ctl.retired = append(c.ctl.retired, pc)

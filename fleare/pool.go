@@ -18,7 +18,7 @@ type pconn struct {
 	removed  bool      // no longer counted in the pool
 	inflight int       // pipelined: requests lent this connection
 	retiring bool      // pipelined: takes no new request; closed by its last one
-	expired  bool      // pipelined: removed after a timeout; closed by its last request
+	retired  bool      // removed with requests in flight; closed by its last one
 
 	age connAge // for MaxLifetime and Reconnect (control.go)
 }

@@ -13,7 +13,7 @@ import (
 // fakePool returns a connected Client holding n connections that have no
 // socket behind them, for exercising the pool's bookkeeping alone.
 func fakePool(tb testing.TB, n int) *Client {
-	c := NewClient("fake", 1, Options{PoolSize: n})
+	c := NewClient("fake", 1, Options{PoolSize: n, Pipeline: 1})
 	c.started = true
 	c.state = StateConnected
 	now := time.Now()

@@ -223,7 +223,7 @@ func setGetRound(t *testing.T, c *fleare.Client, round, n int) (wrong, failed in
 // callers doing Set+Get, no Get returns a wrong value.
 func TestStrayWithReplyDetected(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
-	c := connect(t, srv, fastOptions(4))
+	c := connect(t, srv, plainOptions(4)) // pipelined: TestStrayOnIdlePipelineDetected
 	const strays = 5
 	var wrong, failed int64
 	for round := range strays {

@@ -43,7 +43,7 @@ func idleConns(c *Client) []*pconn {
 // can find the strays.
 func TestStrayOnIdleConnectionFoundAtAcquire(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{})
-	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 4, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
+	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 4, Pipeline: 1, HealthCheckInterval: time.Hour, RetryInterval: time.Millisecond})
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -125,7 +125,7 @@ func socketPool(b *testing.B, n int) *Client {
 			mu.Unlock()
 		}
 	}()
-	c := NewClient("127.0.0.1", 1, Options{PoolSize: n, CloseSpacing: -1})
+	c := NewClient("127.0.0.1", 1, Options{PoolSize: n, Pipeline: 1, CloseSpacing: -1})
 	c.started = true
 	c.state = StateConnected
 	for range n {

@@ -310,7 +310,7 @@ func TestPipelinedTarget(t *testing.T) {
 	load := testkit.StartLoad(testkit.Context(t), 32, 10*time.Second, m.Client("a").Ping)
 	load.WaitOK(t, 500)
 
-	res := testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2}))
+	res := testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2, Pipeline: 1}))
 	if len(res.Plan.Actions) != 1 || res.Plan.Actions[0].Kind != reconcile.Replace {
 		t.Fatalf("plan:\n%s", res.Plan)
 	}

@@ -78,7 +78,7 @@ type Options struct {
 	// backend at once; more wait in the proxy, in arrival order, and
 	// their clients are not read meanwhile. Keep it within what the
 	// backend takes without refusing: for a fleare.Client, PoolSize x
-	// max(1, Pipeline) + MaxQueue. Default 512.
+	// Pipeline (fleare.DefaultPipeline when 0) + MaxQueue. Default 512.
 	MaxInFlight int
 	// Dial opens a dedicated, authenticated connection to the server for
 	// a client that subscribes (pub/sub cannot share pooled connections).

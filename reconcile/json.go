@@ -36,7 +36,7 @@ import (
 //
 //	{"name": "e", "host": "10.0.0.8", "port": 9219, "username": "root",
 //	 "password": "<secret>", "password_file": "",
-//	 "pool": {"size": 8, "max_queue": 1024, "pipeline": 0,
+//	 "pool": {"size": 8, "max_queue": 1024, "pipeline": 32,
 //	          "health_check_interval": "1s", "max_lifetime": "0s", "lifetime_jitter": "0s"},
 //	 "timeouts": {"connect": "5s", "request": "2s", "drain": "10s"},
 //	 "retry": {"max_retries": 5, "interval": "1s"}}

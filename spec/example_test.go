@@ -85,7 +85,7 @@ func ExampleMarshal() {
 	//     pool:
 	//       size: 10
 	//       max_queue: 1024
-	//       pipeline: 0
+	//       pipeline: 32
 	//       health_check_interval: 1s
 	//       max_lifetime: 0s
 	//       lifetime_jitter: 0s

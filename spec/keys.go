@@ -82,7 +82,7 @@ func (k Key) Same(a, b *Target) bool {
 //
 //	{"name": "e", "host": "10.0.0.8", "port": 9219, "username": "root",
 //	 "password": "<secret>", "password_file": "",
-//	 "pool": {"size": 8, "max_queue": 1024, "pipeline": 0},
+//	 "pool": {"size": 8, "max_queue": 1024, "pipeline": 32},
 //	 "timeouts": {"connect": "5s", "request": "2s", "drain": "10s"},
 //	 "retry": {"max_retries": 5, "interval": "1s"}}
 func (t Target) MarshalJSON() ([]byte, error) {

@@ -46,7 +46,7 @@ targets:
     pool:
       size: 10
       max_queue: 0
-      pipeline: 0
+      pipeline: 32
       health_check_interval: 1s
       max_lifetime: 0s
       lifetime_jitter: 0s

@@ -13,7 +13,7 @@ func TestParseDefaults(t *testing.T) {
 	cfg := mustParse(t, "version: 1\ntargets:\n  a:\n    host: h\n", nil, nil)
 	want := Target{
 		Name: "a", Host: "h", Port: DefaultPort,
-		Pool:     Pool{Size: DefaultPoolSize, MaxQueue: DefaultMaxQueue, HealthCheckInterval: DefaultHealthCheckInterval},
+		Pool:     Pool{Size: DefaultPoolSize, MaxQueue: DefaultMaxQueue, Pipeline: DefaultPipeline, HealthCheckInterval: DefaultHealthCheckInterval},
 		Timeouts: Timeouts{Connect: DefaultConnectTimeout, Request: DefaultRequestTimeout, Drain: DefaultDrainTimeout},
 		Retry:    Retry{MaxRetries: DefaultMaxRetries, Interval: DefaultRetryInterval},
 	}
@@ -53,7 +53,7 @@ targets:
 	alpha, mid, zeta := cfg.Targets[0], cfg.Targets[1], cfg.Targets[2]
 	wantZeta := Target{
 		Name: "zeta", Host: "10.0.0.1", Port: 1000, Username: "app", Password: NewSecret("default-pw"),
-		Pool:     Pool{Size: 8, MaxQueue: 7, HealthCheckInterval: DefaultHealthCheckInterval},
+		Pool:     Pool{Size: 8, MaxQueue: 7, Pipeline: DefaultPipeline, HealthCheckInterval: DefaultHealthCheckInterval},
 		Timeouts: Timeouts{Connect: 5 * time.Second, Request: 2 * time.Second, Drain: 0},
 		Retry:    Retry{MaxRetries: 9, Interval: time.Second},
 	}
@@ -62,7 +62,7 @@ targets:
 	}
 	// password_file in the target replaces the default password.
 	if !alpha.Password.IsZero() || alpha.PasswordFile != filepath.Join(testDir, "secrets", "alpha") ||
-		alpha.Username != "root" || alpha.Port != 2000 || alpha.Pool != (Pool{Size: 4, MaxQueue: 7, HealthCheckInterval: DefaultHealthCheckInterval}) {
+		alpha.Username != "root" || alpha.Port != 2000 || alpha.Pool != (Pool{Size: 4, MaxQueue: 7, Pipeline: DefaultPipeline, HealthCheckInterval: DefaultHealthCheckInterval}) {
 		t.Errorf("alpha: %+v", alpha)
 	}
 	if alpha.Addr() != "[::1]:2000" {

@@ -16,14 +16,16 @@ import "github.com/fleare-manager/fleare-manager/fleare"
 //
 // A Target's zero counts are values (pool.max_queue 0: callers never wait;
 // retry.max_retries 0: no retry) where fleare reads a zero as "the default":
-// they become fleare's "none", a negative count. The password is Password,
+// they become fleare's "none", a negative count. pool.pipeline 0 and 1
+// both mean off, fleare's 1 (its 0 would be its default, on). The
+// password is Password,
 // or when password_file is set a PasswordFunc that reads the file at every
 // dial, so a rotated secret is used without a reload.
 func (t Target) PoolOptions() fleare.Options {
 	o := fleare.Options{
 		PoolSize:       t.Pool.Size,
 		MaxQueue:       noneIfZero(t.Pool.MaxQueue),
-		Pipeline:       t.Pool.Pipeline,
+		Pipeline:       max(t.Pool.Pipeline, 1),
 		Username:       t.Username,
 		ConnectTimeout: t.Timeouts.Connect,
 		RequestTimeout: t.Timeouts.Request,

@@ -100,6 +100,26 @@ func TestPoolOptionsZeroMeansNone(t *testing.T) {
 	}
 }
 
+// Pipelining is on when pool.pipeline is left out; 0 and 1 in the file
+// both turn it off, which fleare spells 1 (its 0 is its default, on).
+func TestPoolOptionsPipeline(t *testing.T) {
+	for _, tc := range []struct {
+		pool string
+		want int
+	}{
+		{"{}", fleare.DefaultPipeline},
+		{"{pipeline: 0}", 1},
+		{"{pipeline: 1}", 1},
+		{"{pipeline: 2}", 2},
+		{"{pipeline: 64}", 64},
+	} {
+		src := "version: 1\ntargets:\n  a: {host: h, pool: " + tc.pool + "}\n"
+		if got := mustParse(t, src, nil, nil).Targets[0].PoolOptions().Pipeline; got != tc.want {
+			t.Errorf("pool %s: Pipeline %d, want %d", tc.pool, got, tc.want)
+		}
+	}
+}
+
 // A password_file is read at every dial, so a rotated secret is used
 // without a reload.
 func TestPoolOptionsPasswordFile(t *testing.T) {

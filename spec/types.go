@@ -19,7 +19,7 @@ const (
 	DefaultPort           = 9219
 	DefaultPoolSize       = fleare.DefaultPoolSize
 	DefaultMaxQueue       = fleare.DefaultMaxQueue
-	DefaultPipeline       = 0
+	DefaultPipeline       = fleare.DefaultPipeline
 	DefaultConnectTimeout = fleare.DefaultConnectTimeout
 	DefaultRequestTimeout = fleare.DefaultRequestTimeout
 	DefaultDrainTimeout   = 10 * time.Second
@@ -121,7 +121,7 @@ type Pool struct {
 	// Pipeline, when above 1, lets up to that many requests be in flight
 	// on one connection at a time (the server answers in order), which
 	// raises throughput when callers outnumber connections. 0-1024; 0 or 1
-	// means one request at a time. Default 0.
+	// turns pipelining off: one request at a time. Default 32.
 	Pipeline int
 
 	// HealthCheckInterval is how often idle connections are checked for a

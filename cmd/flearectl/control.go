@@ -95,10 +95,10 @@ func newReconnectCmd(stdout io.Writer) *cobra.Command {
 		long: `reconnect replaces every connection of each target's pool, one at a time and
 make-before-break: a new connection is dialed (resolving the host name
 again) while the old one still serves, takes its place, and the old one is
-closed once no request uses it. Dials and closes to one server go one
-after another, as the Fleare server needs. No request fails because of it.
-With pool.pipeline, a connection is replaced only when no request is in
-flight on it.
+closed once no request uses it (a pipelined connection takes no new
+request and is closed after the replies to those in flight on it). Dials
+and closes to one server go one after another, as the Fleare server needs.
+No request fails because of it.
 
 Exit codes: 0 every connection replaced; 1 a NAME is not configured, or
 connections were left to replace after --timeout (the replacing goes on);
