@@ -62,7 +62,9 @@ func TestIdleClientStays(t *testing.T) {
 // buffered up to the bounds, is no longer read, and is dropped after
 // WriteTimeout; the backend carried only the requests within the bounds,
 // and other clients were served throughout.
-func TestClientNotReadingIsDropped(t *testing.T) {
+func TestClientNotReadingIsDropped(t *testing.T) { forBackends(t, testClientNotReadingIsDropped) }
+
+func testClientNotReadingIsDropped(t *testing.T, wrap func(*stub) proxy.Backend) {
 	value := strings.Repeat("v", 256<<10)
 	b := &stub{exec: func(_ context.Context, _ string, args []string) (fleare.Reply, error) {
 		if len(args) > 0 && args[0] == "big" {
@@ -71,7 +73,7 @@ func TestClientNotReadingIsDropped(t *testing.T) {
 		return fleare.Reply{Status: "Ok", Result: []byte("PONG "), ClientID: "1-x"}, nil
 	}}
 	var ev events
-	p, addr := startProxy(t, b, proxy.Options{
+	p, addr := startProxy(t, wrap(b), proxy.Options{
 		WriteTimeout: 300 * time.Millisecond, ClientBuffer: 1 << 20, MaxPipeline: 16, OnEvent: ev.record,
 	})
 	stuck := login(t, addr)

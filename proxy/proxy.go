@@ -37,6 +37,7 @@ const maxRejecting = 64
 // Close.
 type Proxy struct {
 	backend     Backend
+	batcher     BatchBackend // backend, when it takes batches; else nil
 	cfg         atomic.Pointer[settings]
 	sem         atomic.Pointer[semaphore] // MaxInFlight tokens
 	nextID      atomic.Uint64             // numbers client ids
@@ -72,6 +73,7 @@ func New(b Backend, o Options) (*Proxy, error) {
 		listeners: make(map[*Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 	}
+	p.batcher, _ = b.(BatchBackend)
 	p.cfg.Store(s)
 	p.sem.Store(newSemaphore(s.MaxInFlight))
 	return p, nil
@@ -123,6 +125,16 @@ func (p *Proxy) acquire(stop1, stop2 <-chan struct{}) (*semaphore, bool) {
 }
 
 func (s *semaphore) release() { <-s.tokens }
+
+// tryAcquire takes a token if one is free at once.
+func (s *semaphore) tryAcquire() bool {
+	select {
+	case s.tokens <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
 
 // Listener is one address a Proxy accepts clients on.
 type Listener struct {

@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+
+	"github.com/fleare-manager/fleare-manager/fleare"
+)
+
+// BatchBackend is a Backend that can also send several requests as one
+// batch, returning their outcomes in order (each as Exec's reply and
+// error). Both *fleare.Client and *manager.Client satisfy it. The proxy
+// detects it when New is called; with a plain Backend, requests go one
+// call each.
+type BatchBackend interface {
+	Backend
+	ExecBatch(ctx context.Context, reqs []fleare.Request) []fleare.Outcome
+}
+
+// A client pipelining its requests sends several in one write, and the
+// proxy reads them in one read. Consecutive read-only requests read
+// together (see readOnly) are gathered, their calls queued in order, and
+// sent to a BatchBackend as one batch from one worker goroutine: the pool
+// takes one connection (or the free slots of one) for all of them and
+// writes them in one write, where one call each would pay a pool round,
+// and a slot, per request. A batch ends where the requests already read
+// do (the proxy never waits for more), at a request that is not
+// read-only or that the proxy answers itself (which keep their order
+// against the batch: the batch is sent first), and at MaxPipeline calls
+// queued (the reply queue's bound). Read-only requests may run
+// concurrently anyway (see dispatch), so a batch split by the pool over
+// several connections changes no reply.
+
+// errShortBatch fails the requests of a batch a BatchBackend returned no
+// outcome for.
+var errShortBatch = errors.New("proxy: the backend returned fewer outcomes than requests")
+
+// batchItem is one request of a batch being gathered.
+type batchItem struct {
+	c    *call
+	req  fleare.Request
+	size int
+	post func(fleare.Reply) fleare.Reply
+}
+
+// batchable reports whether a request may join a batch.
+func (s *session) batchable(name string) bool {
+	return s.p.batcher != nil && readOnly(name)
+}
+
+// gather queues a call for a read-only request and adds the request to the
+// batch being gathered, sending the batch first if the reply queue is
+// full.
+func (s *session) gather(ctx context.Context, name string, args []string, size int, post func(fleare.Reply) fleare.Reply) bool {
+	c := &call{done: make(chan struct{})}
+	if !s.tryEnqueue(c) {
+		if !s.sendBatch(ctx) || !s.enqueue(c, ctx.Done()) {
+			return false
+		}
+	}
+	s.batch = append(s.batch, batchItem{c: c, req: fleare.Request{Command: name, Args: args}, size: size, post: post})
+	return true
+}
+
+// tryEnqueue queues c if a slot is free at once.
+func (s *session) tryEnqueue(c *call) bool {
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		return false
+	}
+	s.pending.Add(1)
+	s.queue <- c // never blocks: queue has as much room as slots
+	return true
+}
+
+// batchDue reports whether the batch gathered so far must be sent before
+// the reader reads on: no whole request is waiting in the read buffer, or
+// the client's bytes in flight reached ClientBuffer (the reader may be
+// about to wait for room, which only sent requests make).
+func (s *session) batchDue() bool {
+	return len(s.batch) > 0 && (!s.frameBuffered() || s.buffered.Load() > int64(s.cfg.ClientBuffer))
+}
+
+// sendBatch hands the gathered requests to workers: as many per worker as
+// MaxInFlight tokens can be taken at once (at least one, waited for).
+// Their calls are queued already; a call whose request cannot be sent
+// (the session is ending) is completed with an "Error". It reports false
+// when the session must end.
+func (s *session) sendBatch(ctx context.Context) bool {
+	items := s.batch
+	s.batch = nil // the workers own items now
+	for len(items) > 0 {
+		sem, ok := s.p.acquire(s.broken, ctx.Done())
+		if !ok {
+			for _, it := range items {
+				it.c.set(s, fleare.Reply{Status: "Error", Result: []byte("ProxyError: connection closing\n"), ClientID: s.id})
+				close(it.c.done)
+			}
+			return false
+		}
+		n := 1
+		for n < len(items) && sem.tryAcquire() {
+			n++
+		}
+		part := items[:n:n]
+		items = items[n:]
+		size := 0
+		for _, it := range part {
+			size += it.size
+		}
+		s.running = append(s.pruneRunning(), callsOf(part)...)
+		s.buffered.Add(int64(size))
+		s.wg.Add(1) // done by the task
+		s.p.runTask(task{s: s, ctx: ctx, batch: part, sem: sem, size: size})
+	}
+	return true
+}
+
+func callsOf(items []batchItem) []*call {
+	cs := make([]*call, len(items))
+	for i, it := range items {
+		cs[i] = it.c
+	}
+	return cs
+}
+
+// runBatch sends a batch and completes its calls in order. The session
+// counted the task in its wg.
+func (t *task) runBatch() {
+	s := t.s
+	defer s.wg.Done()
+	reqs := make([]fleare.Request, len(t.batch))
+	for i, it := range t.batch {
+		reqs[i] = it.req
+	}
+	outs := s.p.batcher.ExecBatch(t.ctx, reqs)
+	for range t.batch {
+		t.sem.release()
+	}
+	s.unbuffer(int64(t.size))
+	for i, it := range t.batch {
+		var o fleare.Outcome
+		if i < len(outs) {
+			o = outs[i]
+		} else {
+			o.Err = errShortBatch
+		}
+		it.c.set(s, s.outcome(o.Reply, o.Err, it.post))
+		close(it.c.done)
+	}
+}
