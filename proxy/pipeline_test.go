@@ -192,7 +192,9 @@ func testPipelinedRequestsRunInOrder(t *testing.T, wrap func(*stub) proxy.Backen
 // bursts (queued and run by workers) sees every reply in request order,
 // and each request sees the effect of the ones before it, whichever way
 // each was run: a GET always returns the value of the last SET before it.
-func TestLoneAndPipelinedRequestsInOrder(t *testing.T) { forBackends(t, testLoneAndPipelinedRequestsInOrder) }
+func TestLoneAndPipelinedRequestsInOrder(t *testing.T) {
+	forBackends(t, testLoneAndPipelinedRequestsInOrder)
+}
 
 func testLoneAndPipelinedRequestsInOrder(t *testing.T, wrap func(*stub) proxy.Backend) {
 	var (
