@@ -253,9 +253,9 @@ func (c *Client) batchShared(ctx context.Context, reqs []Request, send []int, ou
 }
 
 // acquireSlots takes up to want slots on one pipelined connection: on the
-// first with room, at once, or else, after waiting in FIFO order like a
-// single request, on the connection handed over, with what it has free
-// beside the slot handed.
+// first with room, at once, or else after waiting in FIFO order like a
+// single request, on the connection handed over, as many as it has free
+// when the batch's turn comes.
 func (c *Client) acquireSlots(ctx context.Context, deadline time.Time, want int) (*pconn, int, error) {
 	c.mu.Lock()
 	for _, pc := range c.shared {
@@ -266,21 +266,87 @@ func (c *Client) acquireSlots(ctx context.Context, deadline time.Time, want int)
 			return pc, k, nil
 		}
 	}
-	pc, err := c.queueLocked(ctx, deadline)
-	if err != nil {
+	if err := c.cannotWaitLocked(); err != nil {
+		c.mu.Unlock()
 		return nil, 0, err
 	}
-	c.mu.Lock()
-	k := 1
-	if !pc.removed && !pc.retiring && !c.closing {
-		more := min(c.opts.Pipeline-pc.inflight, want-1)
-		if more > 0 {
-			pc.inflight += more
-			k += more
-		}
+	ch := waitChans.Get().(chan handoff)
+	c.waiters.push(ch)
+	c.counters.waits++
+	if c.batchWant == nil {
+		c.batchWant = make(map[chan handoff]int)
 	}
+	c.batchWant[ch] = want
 	c.mu.Unlock()
-	return pc, k, nil
+	return c.waitSlots(ctx, deadline, ch)
+}
+
+// slotsForLocked is how many slots of pc to hand the waiter ch: one for a
+// single request, as many as pc has free up to what a batch wants.
+func (c *Client) slotsForLocked(ch chan handoff, pc *pconn) int {
+	want, ok := c.batchWant[ch]
+	if !ok {
+		return 1
+	}
+	k := max(1, min(want, c.opts.Pipeline-pc.inflight))
+	c.batchWant[ch] = k
+	return k
+}
+
+// waitSlots is wait for a batch: it returns the connection handed over on
+// ch and the slots handed with it. A batch that gives up just as slots
+// are handed to it gives them all back.
+func (c *Client) waitSlots(ctx context.Context, deadline time.Time, ch chan handoff) (*pconn, int, error) {
+	start := time.Now()
+	var expired <-chan time.Time
+	if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
+		t := timers.Get().(*time.Timer)
+		t.Reset(deadline.Sub(start))
+		defer func() { t.Stop(); timers.Put(t) }()
+		expired = t.C
+	}
+	defer waitChans.Put(ch)
+	var h handoff
+	select {
+	case h = <-ch:
+		c.noteWait(start)
+		c.mu.Lock()
+		k := c.batchWant[ch]
+		delete(c.batchWant, ch)
+		c.mu.Unlock()
+		return h.pc, k, h.err
+	case <-ctx.Done():
+	case <-expired:
+	}
+	c.mu.Lock()
+	if c.waiters.remove(ch) {
+		delete(c.batchWant, ch)
+		c.mu.Unlock()
+	} else {
+		h = <-ch // handed over while giving up: sent under c.mu, so here now
+		k := c.batchWant[ch]
+		delete(c.batchWant, ch)
+		if h.pc != nil && c.putSlotsLocked(h.pc, k) {
+			defer h.pc.conn.kill()
+		}
+		c.unlock()
+	}
+	c.noteWait(start)
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, 0, notSent{fmt.Errorf("fleare: waiting for a connection to %s: %w", c.addr, err)}
+	}
+	return nil, 0, &TimeoutError{Op: "acquire", Addr: c.addr}
+}
+
+// putSlotsLocked gives back n slots of pc at once, as putSharedLocked does
+// one: the slots freed go to the waiters together, so that a waiting batch
+// gets as many of them as it wants.
+func (c *Client) putSlotsLocked(pc *pconn, n int) (closeIt bool) {
+	if n <= 0 {
+		return false
+	}
+	pc.inflight -= n - 1
+	return c.putSharedLocked(pc)
 }
 
 // sharedPart sends the requests of part on slots of pc, one per request,
@@ -296,7 +362,7 @@ func (c *Client) sharedPart(ctx context.Context, pc *pconn, reqs []Request, part
 		return
 	}
 	c.mu.Lock()
-	closeIt := false
+	kept := 0
 	for k, i := range part {
 		c.countLocked(out[i].Reply, out[i].Err)
 		if abandoned[k] {
@@ -305,9 +371,10 @@ func (c *Client) sharedPart(ctx context.Context, pc *pconn, reqs []Request, part
 			}
 			continue
 		}
-		closeIt = c.putSharedLocked(pc) || closeIt
+		kept++
 	}
 	pc.lastUsed = now
+	closeIt := c.putSlotsLocked(pc, kept)
 	c.unlock()
 	if closeIt {
 		pc.conn.kill()
@@ -317,10 +384,7 @@ func (c *Client) sharedPart(ctx context.Context, pc *pconn, reqs []Request, part
 // freeSlots gives back n slots of pc, taken for requests never sent.
 func (c *Client) freeSlots(pc *pconn, n int) {
 	c.mu.Lock()
-	closeIt := false
-	for range n {
-		closeIt = c.putSharedLocked(pc) || closeIt
-	}
+	closeIt := c.putSlotsLocked(pc, n)
 	c.unlock()
 	if closeIt {
 		pc.conn.kill()

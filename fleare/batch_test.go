@@ -360,3 +360,61 @@ func TestBatchStrayAmongReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Batches waiting for slots are each handed as many as they want when
+// slots free together: a batch waits once, not once per request.
+func TestBatchWaitersGetWholeSlots(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, pipelined(1, 4))
+	ctx := testCtx(t)
+	srv.SetLatency(100 * time.Millisecond)
+	results := make(chan error, 3)
+	run := func(prefix string) {
+		reqs := echoBatch(prefix, 4)
+		results <- checkEchoes(reqs, c.ExecBatch(ctx, reqs))
+	}
+	go run("first")
+	waitStats(t, c, "the first batch on every slot", func(s fleare.Stats) bool { return s.InFlight == 4 })
+	go run("second")
+	go run("third")
+	waitStats(t, c, "two batches waiting", func(s fleare.Stats) bool { return s.Waiting == 2 })
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := c.Stats(); s.Waits != 2 || s.Requests != 12 || s.InFlight != 0 || s.Waiting != 0 {
+		t.Fatalf("each waiting batch should wait once: %+v", s)
+	}
+}
+
+// A batch that gives up waiting for slots leaves none taken.
+func TestBatchGivesUpWaiting(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	c := connect(t, srv, pipelined(1, 2))
+	ctx := testCtx(t)
+	srv.SetLatency(200 * time.Millisecond)
+	held := make(chan error, 1)
+	go func() {
+		reqs := echoBatch("held", 2)
+		held <- checkEchoes(reqs, c.ExecBatch(ctx, reqs))
+	}()
+	waitStats(t, c, "both slots taken", func(s fleare.Stats) bool { return s.InFlight == 2 })
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	for i, o := range c.ExecBatch(short, echoBatch("late", 3)) {
+		var te *fleare.TimeoutError
+		if !errors.As(o.Err, &te) || te.Sent {
+			t.Fatalf("request %d of a batch that found no slot in time: %v, want an unsent TimeoutError", i, o.Err)
+		}
+	}
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, c, "every slot back", func(s fleare.Stats) bool { return s.InFlight == 0 && s.Waiting == 0 })
+	srv.SetLatency(0)
+	reqs := echoBatch("after", 5)
+	if err := checkEchoes(reqs, c.ExecBatch(ctx, reqs)); err != nil {
+		t.Fatal(err)
+	}
+}
