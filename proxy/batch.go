@@ -82,8 +82,8 @@ func (s *session) batchDue() bool {
 	return len(s.batch) > 0 && (!s.frameBuffered() || s.buffered.Load() > int64(s.cfg.ClientBuffer))
 }
 
-// sendBatch hands the gathered requests to workers: as many per worker as
-// MaxInFlight tokens can be taken at once (at least one, waited for).
+// sendBatch hands the gathered requests to a worker, in parts of at most
+// MaxInFlight requests, each holding a MaxInFlight token per request.
 // Their calls are queued already; a call whose request cannot be sent
 // (the session is ending) is completed with an "Error". It reports false
 // when the session must end.
@@ -91,17 +91,13 @@ func (s *session) sendBatch(ctx context.Context) bool {
 	items := s.batch
 	s.batch = nil // the workers own items now
 	for len(items) > 0 {
-		sem, ok := s.p.acquire(s.broken, ctx.Done())
+		sem, n, ok := s.p.acquireN(len(items), s.broken, ctx.Done())
 		if !ok {
 			for _, it := range items {
 				it.c.set(s, fleare.Reply{Status: "Error", Result: []byte("ProxyError: connection closing\n"), ClientID: s.id})
 				close(it.c.done)
 			}
 			return false
-		}
-		n := 1
-		for n < len(items) && sem.tryAcquire() {
-			n++
 		}
 		part := items[:n:n]
 		items = items[n:]
@@ -115,6 +111,56 @@ func (s *session) sendBatch(ctx context.Context) bool {
 		s.p.runTask(task{s: s, ctx: ctx, batch: part, sem: sem, size: size})
 	}
 	return true
+}
+
+// acquireN takes n MaxInFlight tokens (at most MaxInFlight) of one
+// semaphore, waiting as long as neither stop channel is closed, and
+// returns how many it took; the caller gives each back. Sessions take
+// tokens for a batch one at a time, through batchGate: a batch never waits
+// holding part of its tokens while another holds the rest, and a batch is
+// not cut into single requests when tokens come back one at a time.
+func (p *Proxy) acquireN(n int, stop1, stop2 <-chan struct{}) (*semaphore, int, bool) {
+	select {
+	case p.batchGate <- struct{}{}:
+	case <-stop1:
+		return nil, 0, false
+	case <-stop2:
+		return nil, 0, false
+	}
+	defer func() { <-p.batchGate }()
+	for {
+		sem := p.sem.Load()
+		want := min(n, cap(sem.tokens))
+		got, ok := sem.acquireN(want, stop1, stop2)
+		if got == want {
+			return sem, want, true
+		}
+		for range got {
+			sem.release()
+		}
+		if !ok {
+			return nil, 0, false
+		}
+		// Replaced meanwhile: take the tokens of the new semaphore.
+	}
+}
+
+// acquireN takes n tokens, unless a stop channel is closed (ok false) or
+// the semaphore is replaced (ok true) first; it returns how many it took.
+func (s *semaphore) acquireN(n int, stop1, stop2 <-chan struct{}) (got int, ok bool) {
+	for got < n {
+		select {
+		case s.tokens <- struct{}{}:
+			got++
+		case <-s.replaced:
+			return got, true
+		case <-stop1:
+			return got, false
+		case <-stop2:
+			return got, false
+		}
+	}
+	return got, true
 }
 
 func callsOf(items []batchItem) []*call {

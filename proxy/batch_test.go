@@ -248,3 +248,49 @@ func (b *shortBatcher) ExecBatch(ctx context.Context, reqs []fleare.Request) []f
 	}
 	return outs
 }
+
+// The MaxInFlight bound holds for batches, counted per request, and
+// changes live: a batch waiting for tokens moves to the new bound.
+func TestMaxInFlightBatches(t *testing.T) {
+	gate := make(chan struct{})
+	var inFlight, peak, calls counter
+	s := &stub{exec: func(ctx context.Context, _ string, _ []string) (fleare.Reply, error) {
+		calls.add(1)
+		peak.max(inFlight.add(1))
+		defer inFlight.add(-1)
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return fleare.Reply{Status: "Ok", Result: []byte("PONG ")}, nil
+	}}
+	b := &batchStub{stub: s}
+	p, addr := startProxy(t, b, proxy.Options{MaxInFlight: 5})
+	clients := make([]*testkit.Raw, 6)
+	for i := range clients {
+		clients[i] = login(t, addr)
+		clients[i].Write(bytes.Repeat(testkit.Frame(t, "PING"), 4))
+	}
+	waitFor(t, "requests in flight", func() bool { return calls.get() >= 4 })
+	if got := peak.get(); got > 5 {
+		t.Fatalf("peak in flight = %d, beyond MaxInFlight 5", got)
+	}
+	if err := p.Update(proxy.Options{Users: appUsers, MaxInFlight: 9}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "requests in flight under the new bound", func() bool { return calls.get() >= 10 })
+	close(gate)
+	for _, r := range clients {
+		for range 4 {
+			if resp := r.Next(); resp.GetStatus() != "Ok" {
+				t.Fatalf("reply: %v", resp)
+			}
+		}
+	}
+	if got := peak.get(); got > 5+9 {
+		t.Fatalf("peak in flight = %d, want at most 5 + 9 (the old tokens drain into the old bound)", got)
+	}
+	if b.largest() < 2 {
+		t.Fatalf("no batch: largest %d", b.largest())
+	}
+}

@@ -45,6 +45,7 @@ type Proxy struct {
 	counters    counters
 	wg          sync.WaitGroup // accept loops, sessions and workers
 	tasks       chan task      // hands a request to an idle worker
+	batchGate   chan struct{}  // capacity 1: held by a session taking tokens for a batch
 	quit        chan struct{}  // closed by Shutdown: idle workers return
 	quitOnce    sync.Once
 
@@ -68,6 +69,7 @@ func New(b Backend, o Options) (*Proxy, error) {
 	}
 	p := &Proxy{
 		tasks:     make(chan task),
+		batchGate: make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		backend:   b,
 		listeners: make(map[*Listener]struct{}),
@@ -125,16 +127,6 @@ func (p *Proxy) acquire(stop1, stop2 <-chan struct{}) (*semaphore, bool) {
 }
 
 func (s *semaphore) release() { <-s.tokens }
-
-// tryAcquire takes a token if one is free at once.
-func (s *semaphore) tryAcquire() bool {
-	select {
-	case s.tokens <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
 
 // Listener is one address a Proxy accepts clients on.
 type Listener struct {
