@@ -35,13 +35,17 @@ type BatchBackend interface {
 // outcome for.
 var errShortBatch = errors.New("proxy: the backend returned fewer outcomes than requests")
 
-// batchItem is one request of a batch being gathered.
+// batchItem is one request of a batch being gathered (the request itself
+// is in session.batchReqs, at the same index).
 type batchItem struct {
 	c    *call
-	req  fleare.Request
 	size int
 	post func(fleare.Reply) fleare.Reply
 }
+
+// batchCap is the room a batch is given when it starts: a burst of
+// pipelined requests needs no growing until then.
+const batchCap = 16
 
 // batchable reports whether a request may join a batch.
 func (s *session) batchable(name string) bool {
@@ -58,7 +62,12 @@ func (s *session) gather(ctx context.Context, name string, args []string, size i
 			return false
 		}
 	}
-	s.batch = append(s.batch, batchItem{c: c, req: fleare.Request{Command: name, Args: args}, size: size, post: post})
+	if s.batch == nil {
+		n := min(batchCap, s.cfg.MaxPipeline)
+		s.batch, s.batchReqs = make([]batchItem, 0, n), make([]fleare.Request, 0, n)
+	}
+	s.batch = append(s.batch, batchItem{c: c, size: size, post: post})
+	s.batchReqs = append(s.batchReqs, fleare.Request{Command: name, Args: args})
 	return true
 }
 
@@ -88,8 +97,8 @@ func (s *session) batchDue() bool {
 // (the session is ending) is completed with an "Error". It reports false
 // when the session must end.
 func (s *session) sendBatch(ctx context.Context) bool {
-	items := s.batch
-	s.batch = nil // the workers own items now
+	items, reqs := s.batch, s.batchReqs
+	s.batch, s.batchReqs = nil, nil // the workers own them now
 	for len(items) > 0 {
 		sem, n, ok := s.p.acquireN(len(items), s.broken, ctx.Done())
 		if !ok {
@@ -99,16 +108,17 @@ func (s *session) sendBatch(ctx context.Context) bool {
 			}
 			return false
 		}
-		part := items[:n:n]
-		items = items[n:]
+		part, partReqs := items[:n:n], reqs[:n:n]
+		items, reqs = items[n:], reqs[n:]
 		size := 0
+		s.running = s.pruneRunning()
 		for _, it := range part {
 			size += it.size
+			s.running = append(s.running, it.c)
 		}
-		s.running = append(s.pruneRunning(), callsOf(part)...)
 		s.buffered.Add(int64(size))
 		s.wg.Add(1) // done by the task
-		s.p.runTask(task{s: s, ctx: ctx, batch: part, sem: sem, size: size})
+		s.p.runTask(task{s: s, ctx: ctx, batch: part, reqs: partReqs, sem: sem, size: size})
 	}
 	return true
 }
@@ -163,24 +173,12 @@ func (s *semaphore) acquireN(n int, stop1, stop2 <-chan struct{}) (got int, ok b
 	return got, true
 }
 
-func callsOf(items []batchItem) []*call {
-	cs := make([]*call, len(items))
-	for i, it := range items {
-		cs[i] = it.c
-	}
-	return cs
-}
-
 // runBatch sends a batch and completes its calls in order. The session
 // counted the task in its wg.
 func (t *task) runBatch() {
 	s := t.s
 	defer s.wg.Done()
-	reqs := make([]fleare.Request, len(t.batch))
-	for i, it := range t.batch {
-		reqs[i] = it.req
-	}
-	outs := s.p.batcher.ExecBatch(t.ctx, reqs)
+	outs := s.p.batcher.ExecBatch(t.ctx, t.reqs)
 	for range t.batch {
 		t.sem.release()
 	}

@@ -69,13 +69,14 @@ type session struct {
 	wg sync.WaitGroup         // writer, workers and pub/sub goroutines
 
 	// Owned by the reader.
-	user     string
-	deadline bool        // a read deadline is set
-	rbuf     []byte      // the last request frame
-	running  []*call     // dispatched to the backend, possibly not complete
-	batch    []batchItem // read-only requests gathered, their calls queued, not yet sent
-	ibuf     []byte      // the reply of a request answered inline
-	iresp    wire.Response
+	user      string
+	deadline  bool             // a read deadline is set
+	rbuf      []byte           // the last request frame
+	running   []*call          // dispatched to the backend, possibly not complete
+	batch     []batchItem      // read-only requests gathered, their calls queued, not yet sent
+	batchReqs []fleare.Request // the requests of batch
+	ibuf      []byte           // the reply of a request answered inline
+	iresp     wire.Response
 
 	// Owned by the writer.
 	wbuf   []byte

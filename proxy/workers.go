@@ -27,8 +27,9 @@ type task struct {
 	name  string
 	args  []string
 	post  func(fleare.Reply) fleare.Reply
-	batch []batchItem // set for a batch: c, name, args and post are unset
-	sem   *semaphore  // holds a token per request
+	batch []batchItem      // set for a batch: c, name, args and post are unset
+	reqs  []fleare.Request // the batch's requests
+	sem   *semaphore       // holds a token per request
 	size  int
 }
 
