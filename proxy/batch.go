@@ -54,7 +54,7 @@ func (s *session) batchable(name string) bool {
 
 // gather queues a call for a read-only request and adds the request to the
 // batch being gathered, sending the batch first if the reply queue is
-// full.
+// full. The request's bytes count toward ClientBuffer from now on.
 func (s *session) gather(ctx context.Context, name string, args []string, size int, post func(fleare.Reply) fleare.Reply) bool {
 	c := &call{done: make(chan struct{})}
 	if !s.tryEnqueue(c) {
@@ -66,6 +66,7 @@ func (s *session) gather(ctx context.Context, name string, args []string, size i
 		n := min(batchCap, s.cfg.MaxPipeline)
 		s.batch, s.batchReqs = make([]batchItem, 0, n), make([]fleare.Request, 0, n)
 	}
+	s.buffered.Add(int64(size)) // held from now on: ClientBuffer bounds it
 	s.batch = append(s.batch, batchItem{c: c, size: size, post: post})
 	s.batchReqs = append(s.batchReqs, fleare.Request{Command: name, Args: args})
 	return true
@@ -103,6 +104,7 @@ func (s *session) sendBatch(ctx context.Context) bool {
 		sem, n, ok := s.p.acquireN(len(items), s.broken, ctx.Done())
 		if !ok {
 			for _, it := range items {
+				s.unbuffer(int64(it.size))
 				it.c.set(s, fleare.Reply{Status: "Error", Result: []byte("ProxyError: connection closing\n"), ClientID: s.id})
 				close(it.c.done)
 			}
@@ -116,7 +118,6 @@ func (s *session) sendBatch(ctx context.Context) bool {
 			size += it.size
 			s.running = append(s.running, it.c)
 		}
-		s.buffered.Add(int64(size))
 		s.wg.Add(1) // done by the task
 		s.p.runTask(task{s: s, ctx: ctx, batch: part, reqs: partReqs, sem: sem, size: size})
 	}

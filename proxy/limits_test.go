@@ -171,8 +171,12 @@ func (c *counter) get() int {
 // large requests is read only while its requests in flight fit in the
 // bound, whatever MaxPipeline allows.
 func TestClientBufferBoundsRequests(t *testing.T) {
+	forBackendsBatching(t, 1, testClientBufferBoundsRequests) // frames this large arrive one per read
+}
+
+func testClientBufferBoundsRequests(t *testing.T, wrap func(*stub) proxy.Backend) {
 	release, started := make(chan struct{}), make(chan string, 64)
-	_, addr := startProxy(t, blocking(release, started), proxy.Options{ClientBuffer: 1 << 20, MaxPipeline: 64})
+	_, addr := startProxy(t, wrap(blocking(release, started)), proxy.Options{ClientBuffer: 1 << 20, MaxPipeline: 64})
 	r := login(t, addr)
 	arg := strings.Repeat("a", 256<<10)
 	var batch bytes.Buffer
