@@ -301,3 +301,36 @@ func TestMaxInFlightBatches(t *testing.T) {
 		t.Fatalf("no batch: largest %d", b.largest())
 	}
 }
+
+// SUBSCRIBE and UNSUBSCRIBE pipelined among read-only requests keep their
+// place: the requests before them are answered first, those after once
+// the subscription is in place (or gone), every reply in order.
+func TestBatchSubscribeInBurst(t *testing.T) {
+	srv := newServer(t)
+	p, addr := startProxy(t, newPool(t, srv, 2, 8), proxy.Options{Dial: dialer(srv)})
+	sub := login(t, addr)
+	var burst bytes.Buffer
+	for _, f := range [][]string{{"PING", "a"}, {"PING", "b"}, {"SUBSCRIBE", "news"}, {"PING", "c"}, {"GET", "k"}, {"PING", "d"}} {
+		burst.Write(testkit.Frame(t, f[0], f[1:]...))
+	}
+	sub.Write(burst.Bytes())
+	for _, want := range []string{"PONG a", "PONG b", "PONG c", "", "PONG d"} {
+		if resp := sub.Next(); resp.GetTopic() != "" || string(resp.GetResult()) != want {
+			t.Fatalf("reply %v, want %q", resp, want)
+		}
+	}
+	if srv.Subscribers("news") != 1 || p.Stats().Subscribers != 1 {
+		t.Fatal("the pipelined SUBSCRIBE did not subscribe")
+	}
+	burst.Reset()
+	for _, f := range [][]string{{"PING", "e"}, {"UNSUBSCRIBE", "news"}, {"PING", "f"}, {"PING", "g"}} {
+		burst.Write(testkit.Frame(t, f[0], f[1:]...))
+	}
+	sub.Write(burst.Bytes())
+	for _, want := range []string{"PONG e", "PONG f", "PONG g"} {
+		if resp := sub.Next(); resp.GetTopic() != "" || string(resp.GetResult()) != want {
+			t.Fatalf("reply %v, want %q", resp, want)
+		}
+	}
+	waitFor(t, "the subscription released", func() bool { return p.Stats().Subscribers == 0 && srv.Subscribers("news") == 0 })
+}
