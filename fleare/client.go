@@ -66,6 +66,10 @@ type Client struct {
 	wake chan struct{} // capacity 1: pokes the maintainer
 
 	ctl control // Pause, Resume, Reconnect (control.go); guarded by mu but for ctl.paused
+
+	// Pipelined: the slots each waiting batch wants, then was handed
+	// (batch.go). Guarded by mu.
+	batchWant map[chan handoff]int
 }
 
 // NewClient returns a Client for the server at host:port. It does not dial:

@@ -24,7 +24,10 @@
 //	res, err := c.Do(ctx, "LIST.PUSH", "queue", "job-1")
 //
 // A single connection without a pool is available through Dial; it also
-// pipelines (Conn.Pipeline).
+// pipelines (Conn.Pipeline). A caller holding several requests at once
+// hands them to the pool as one batch (Client.ExecBatch, Client.Pipeline):
+// they take one connection, or the free slots of one, and go out in one
+// write, with each request's own outcome.
 //
 // # Connections and the server's gate
 //

@@ -65,3 +65,37 @@ func ExampleClient() {
 	// state: disconnected
 	// true true
 }
+
+func ExampleClient_ExecBatch() {
+	srv, err := fleartest.Start(fleartest.Options{Users: map[string]string{"root": "secret"}})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+
+	ctx := context.Background()
+	c := fleare.NewClient(srv.Host(), srv.Port(), fleare.Options{PoolSize: 2, Pipeline: 16, Username: "root", Password: "secret"})
+	if err := c.Connect(ctx); err != nil {
+		panic(err)
+	}
+	defer c.Close(ctx)
+
+	outs := c.ExecBatch(ctx, []fleare.Request{
+		{Command: "SET", Args: []string{"k", "v"}},
+		{Command: "GET", Args: []string{"k"}},
+		{Command: "STR.GET", Args: []string{"k"}}, // refused alone: it can kill the server
+		{Command: "PING", Args: []string{"hi"}},
+	})
+	for _, o := range outs {
+		if o.Err != nil {
+			fmt.Println("refused:", errors.Is(o.Err, fleare.ErrUnsafeCommand))
+			continue
+		}
+		fmt.Printf("%s %q\n", o.Reply.Status, o.Reply.Result)
+	}
+	// Output:
+	// Ok ""
+	// Ok "v"
+	// refused: true
+	// Ok "PONG hi"
+}

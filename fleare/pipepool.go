@@ -120,7 +120,7 @@ func (c *Client) handSlotsLocked(pc *pconn) {
 		if !ok {
 			return
 		}
-		pc.inflight++
+		pc.inflight += c.slotsForLocked(ch, pc)
 		ch <- handoff{pc: pc}
 	}
 }

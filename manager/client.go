@@ -143,3 +143,61 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 func (c *Client) Exists(ctx context.Context, keys ...string) (int, error) {
 	return call(c, ctx, func(fc *fleare.Client) (int, error) { return fc.Exists(ctx, keys...) })
 }
+
+// ExecBatch sends reqs as one batch and returns their outcomes in order
+// (see fleare.Client.ExecBatch). Requests the serving pool refused with
+// fleare.ErrClosed, before sending them, move to the pool that serves now,
+// as Exec's do. The RequestObserver, if any, is called once per request,
+// with the time the batch took and the request's error.
+func (c *Client) ExecBatch(ctx context.Context, reqs []fleare.Request) []fleare.Outcome {
+	var start time.Time
+	obs := c.m.opts.RequestObserver
+	if obs != nil {
+		start = time.Now()
+	}
+	out := make([]fleare.Outcome, len(reqs))
+	todo := make([]int, len(reqs)) // requests not sent yet: indexes into reqs
+	for i := range todo {
+		todo[i] = i
+	}
+	for hop := 0; len(todo) > 0; hop++ {
+		t, err := c.target()
+		if err != nil {
+			for _, i := range todo {
+				out[i] = fleare.Outcome{Err: err}
+			}
+			break
+		}
+		p := t.active.Load()
+		part := reqs
+		if len(todo) < len(reqs) {
+			part = make([]fleare.Request, len(todo))
+			for k, i := range todo {
+				part[k] = reqs[i]
+			}
+		}
+		next := todo[:0]
+		for k, o := range p.client.ExecBatch(ctx, part) {
+			i := todo[k]
+			out[i] = o
+			if errors.Is(o.Err, fleare.ErrClosed) {
+				next = append(next, i)
+			}
+		}
+		// Move only when another pool serves now: the serving pool itself
+		// closed means nothing to move to.
+		if len(next) == 0 || hop+1 >= maxHops || (t.active.Load() == p && !t.removed.Load()) {
+			break
+		}
+		todo = next
+	}
+	for i := range out {
+		if out[i].Err != nil {
+			out[i].Err = fmt.Errorf("manager: target %q: %w", c.name, out[i].Err)
+		}
+		if obs != nil {
+			obs(ctx, c.name, time.Since(start), out[i].Err)
+		}
+	}
+	return out
+}

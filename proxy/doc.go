@@ -59,7 +59,11 @@
 // requests take effect in the order it sent them: a request that may change
 // something (anything but GET, PING, EXISTS, STATUS and SESSION) waits for
 // the client's earlier requests to complete, and later ones wait for it;
-// consecutive read-only requests run at the same time. SESSION describes
+// consecutive read-only requests run at the same time. Read-only requests
+// that arrive together (a client pipelining) go to the backend as one
+// batch when it is a BatchBackend (fleare.Client and manager.Client are):
+// the pool sends them in one write on one connection, or on the free slots
+// of one, instead of one pool call each. SESSION describes
 // the client's own login (its id, user name and login time; the role is
 // the server's).
 //
@@ -113,7 +117,8 @@
 // What one client costs, at most:
 //   - two goroutines (reader and writer), a worker per request in flight
 //     (at most MaxPipeline; workers are shared by all clients and kept
-//     2 s after their last request), and two more while it is subscribed;
+//     2 s after their last request; a batch takes one), and two more while
+//     it is subscribed;
 //     a request that arrives alone, when every earlier reply is written,
 //     takes no worker: the reader sends it and writes its reply itself;
 //   - a 4 KiB read buffer, and the frame being read: up to 10 MiB, but

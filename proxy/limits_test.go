@@ -62,7 +62,9 @@ func TestIdleClientStays(t *testing.T) {
 // buffered up to the bounds, is no longer read, and is dropped after
 // WriteTimeout; the backend carried only the requests within the bounds,
 // and other clients were served throughout.
-func TestClientNotReadingIsDropped(t *testing.T) {
+func TestClientNotReadingIsDropped(t *testing.T) { forBackends(t, testClientNotReadingIsDropped) }
+
+func testClientNotReadingIsDropped(t *testing.T, wrap func(*stub) proxy.Backend) {
 	value := strings.Repeat("v", 256<<10)
 	b := &stub{exec: func(_ context.Context, _ string, args []string) (fleare.Reply, error) {
 		if len(args) > 0 && args[0] == "big" {
@@ -71,7 +73,7 @@ func TestClientNotReadingIsDropped(t *testing.T) {
 		return fleare.Reply{Status: "Ok", Result: []byte("PONG "), ClientID: "1-x"}, nil
 	}}
 	var ev events
-	p, addr := startProxy(t, b, proxy.Options{
+	p, addr := startProxy(t, wrap(b), proxy.Options{
 		WriteTimeout: 300 * time.Millisecond, ClientBuffer: 1 << 20, MaxPipeline: 16, OnEvent: ev.record,
 	})
 	stuck := login(t, addr)
@@ -169,8 +171,12 @@ func (c *counter) get() int {
 // large requests is read only while its requests in flight fit in the
 // bound, whatever MaxPipeline allows.
 func TestClientBufferBoundsRequests(t *testing.T) {
+	forBackendsBatching(t, 1, testClientBufferBoundsRequests) // frames this large arrive one per read
+}
+
+func testClientBufferBoundsRequests(t *testing.T, wrap func(*stub) proxy.Backend) {
 	release, started := make(chan struct{}), make(chan string, 64)
-	_, addr := startProxy(t, blocking(release, started), proxy.Options{ClientBuffer: 1 << 20, MaxPipeline: 64})
+	_, addr := startProxy(t, wrap(blocking(release, started)), proxy.Options{ClientBuffer: 1 << 20, MaxPipeline: 64})
 	r := login(t, addr)
 	arg := strings.Repeat("a", 256<<10)
 	var batch bytes.Buffer

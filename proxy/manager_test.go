@@ -14,6 +14,12 @@ import (
 	"github.com/fleare-manager/fleare-manager/proxy"
 )
 
+// Both pools the proxy is given in practice take batches.
+var (
+	_ proxy.BatchBackend = (*fleare.Client)(nil)
+	_ proxy.BatchBackend = (*manager.Client)(nil)
+)
+
 // The proxy in front of a manager target, as flearectl serve will run it:
 // 64 app connections send SET and GET through the proxy while the target
 // is resized, its endpoint swapped between two strict servers and its

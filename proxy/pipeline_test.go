@@ -60,7 +60,9 @@ func pipelineClients(t *testing.T, addr string, n, reqs int) {
 // Pipelined requests of 32 interleaving clients are answered in each
 // client's request order, though the backend completes them out of order,
 // and no client has more than MaxPipeline requests in flight.
-func TestPipelinedRepliesInOrder(t *testing.T) {
+func TestPipelinedRepliesInOrder(t *testing.T) { forBackends(t, testPipelinedRepliesInOrder) }
+
+func testPipelinedRepliesInOrder(t *testing.T, wrap func(*stub) proxy.Backend) {
 	const maxPipeline = 8
 	var (
 		mu       sync.Mutex
@@ -79,7 +81,7 @@ func TestPipelinedRepliesInOrder(t *testing.T) {
 		mu.Unlock()
 		return fleare.Reply{Status: "Ok", Result: []byte("PONG " + args[0]), ClientID: "1-x"}, nil
 	}}
-	p, addr := startProxy(t, b, proxy.Options{MaxPipeline: maxPipeline})
+	p, addr := startProxy(t, wrap(b), proxy.Options{MaxPipeline: maxPipeline})
 	pipelineClients(t, addr, 32, 200)
 	mu.Lock()
 	defer mu.Unlock()
@@ -122,7 +124,9 @@ func TestPipelinedThroughPool(t *testing.T) {
 // A client's pipelined requests take effect in the order it sent them,
 // as on one connection to the server, though the backend's latency varies:
 // each GET sees the SET just before it, and reads in a row still overlap.
-func TestPipelinedRequestsRunInOrder(t *testing.T) {
+func TestPipelinedRequestsRunInOrder(t *testing.T) { forBackends(t, testPipelinedRequestsRunInOrder) }
+
+func testPipelinedRequestsRunInOrder(t *testing.T, wrap func(*stub) proxy.Backend) {
 	var (
 		mu         sync.Mutex
 		kv         = make(map[string]string)
@@ -148,7 +152,7 @@ func TestPipelinedRequestsRunInOrder(t *testing.T) {
 		}
 		return fleare.Reply{Status: "Error", Result: []byte("unexpected\n")}, nil
 	}}
-	_, addr := startProxy(t, b, proxy.Options{})
+	_, addr := startProxy(t, wrap(b), proxy.Options{})
 	var wg sync.WaitGroup
 	for c := range 8 {
 		wg.Go(func() {
@@ -189,6 +193,10 @@ func TestPipelinedRequestsRunInOrder(t *testing.T) {
 // and each request sees the effect of the ones before it, whichever way
 // each was run: a GET always returns the value of the last SET before it.
 func TestLoneAndPipelinedRequestsInOrder(t *testing.T) {
+	forBackends(t, testLoneAndPipelinedRequestsInOrder)
+}
+
+func testLoneAndPipelinedRequestsInOrder(t *testing.T, wrap func(*stub) proxy.Backend) {
 	var (
 		mu sync.Mutex
 		kv = make(map[string]string)
@@ -206,7 +214,7 @@ func TestLoneAndPipelinedRequestsInOrder(t *testing.T) {
 		}
 		return fleare.Reply{Status: "Ok", Result: []byte("PONG " + args[0]), ClientID: "1-x"}, nil
 	}}
-	p, addr := startProxy(t, b, proxy.Options{})
+	p, addr := startProxy(t, wrap(b), proxy.Options{})
 	const clients, rounds = 8, 150
 	var wg sync.WaitGroup
 	for c := range clients {

@@ -37,6 +37,7 @@ const maxRejecting = 64
 // Close.
 type Proxy struct {
 	backend     Backend
+	batcher     BatchBackend // backend, when it takes batches; else nil
 	cfg         atomic.Pointer[settings]
 	sem         atomic.Pointer[semaphore] // MaxInFlight tokens
 	nextID      atomic.Uint64             // numbers client ids
@@ -44,6 +45,7 @@ type Proxy struct {
 	counters    counters
 	wg          sync.WaitGroup // accept loops, sessions and workers
 	tasks       chan task      // hands a request to an idle worker
+	batchGate   chan struct{}  // capacity 1: held by a session taking tokens for a batch
 	quit        chan struct{}  // closed by Shutdown: idle workers return
 	quitOnce    sync.Once
 
@@ -67,11 +69,13 @@ func New(b Backend, o Options) (*Proxy, error) {
 	}
 	p := &Proxy{
 		tasks:     make(chan task),
+		batchGate: make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		backend:   b,
 		listeners: make(map[*Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 	}
+	p.batcher, _ = b.(BatchBackend)
 	p.cfg.Store(s)
 	p.sem.Store(newSemaphore(s.MaxInFlight))
 	return p, nil

@@ -69,12 +69,14 @@ type session struct {
 	wg sync.WaitGroup         // writer, workers and pub/sub goroutines
 
 	// Owned by the reader.
-	user     string
-	deadline bool    // a read deadline is set
-	rbuf     []byte  // the last request frame
-	running  []*call // dispatched to the backend, possibly not complete
-	ibuf     []byte  // the reply of a request answered inline
-	iresp    wire.Response
+	user      string
+	deadline  bool             // a read deadline is set
+	rbuf      []byte           // the last request frame
+	running   []*call          // dispatched to the backend, possibly not complete
+	batch     []batchItem      // read-only requests gathered, their calls queued, not yet sent
+	batchReqs []fleare.Request // the requests of batch
+	ibuf      []byte           // the reply of a request answered inline
+	iresp     wire.Response
 
 	// Owned by the writer.
 	wbuf   []byte
@@ -126,7 +128,15 @@ func (s *session) run(ctx context.Context) {
 // readLoop reads and dispatches requests until the client leaves, a limit
 // drops it, or a drain stops it.
 func (s *session) readLoop(ctx context.Context) {
+	defer func() {
+		if len(s.batch) > 0 {
+			s.sendBatch(ctx) // its calls are queued: each must complete
+		}
+	}()
 	for !s.draining.Load() {
+		if s.batchDue() && !s.sendBatch(ctx) {
+			return
+		}
 		if !s.waitRoom(ctx) {
 			return
 		}
@@ -225,6 +235,18 @@ func (s *session) waitRoom(ctx context.Context) bool {
 // handle answers or dispatches one request; false ends the session.
 func (s *session) handle(ctx context.Context, body []byte) bool {
 	name, args, err := decodeCommand(body)
+	if err == nil && name != "" && s.batchable(name) {
+		if _, refused := refusal(name, args); !refused && !s.alone() {
+			var post func(fleare.Reply) fleare.Reply
+			if strings.EqualFold(name, "SESSION") {
+				post = s.sessionReply
+			}
+			return s.gather(ctx, name, args, len(body), post)
+		}
+	}
+	if len(s.batch) > 0 && !s.sendBatch(ctx) { // what comes after a batch waits for it to be sent
+		return false
+	}
 	if err != nil {
 		return s.answerLocal(ctx, invalidFormat(err))
 	}
@@ -288,6 +310,12 @@ func (s *session) inline(ctx context.Context, name string, args []string, post f
 // when the request failed.
 func (s *session) exec(ctx context.Context, name string, args []string, post func(fleare.Reply) fleare.Reply) fleare.Reply {
 	r, err := s.p.backend.Exec(ctx, name, args...)
+	return s.outcome(r, err, post)
+}
+
+// outcome is the reply the client gets for a request whose backend call
+// returned r and err.
+func (s *session) outcome(r fleare.Reply, err error, post func(fleare.Reply) fleare.Reply) fleare.Reply {
 	switch {
 	case err != nil:
 		s.p.counters.errors.Add(1)

@@ -18,22 +18,28 @@ const workerIdle = 2 * time.Second
 // reply's decoding), and growing it on every request cost more than the
 // rest of the request's work in the proxy.
 
-// task is one request for a worker: send it to the backend, complete its
-// call.
+// task is one request for a worker, or a batch of them (see batch.go):
+// send it to the backend, complete its call.
 type task struct {
-	s    *session
-	ctx  context.Context
-	c    *call
-	name string
-	args []string
-	post func(fleare.Reply) fleare.Reply
-	sem  *semaphore
-	size int
+	s     *session
+	ctx   context.Context
+	c     *call
+	name  string
+	args  []string
+	post  func(fleare.Reply) fleare.Reply
+	batch []batchItem      // set for a batch: c, name, args and post are unset
+	reqs  []fleare.Request // the batch's requests
+	sem   *semaphore       // holds a token per request
+	size  int
 }
 
 // run sends the request and completes its call. The session counted it
 // in its wg.
 func (t *task) run() {
+	if t.batch != nil {
+		t.runBatch()
+		return
+	}
 	s := t.s
 	defer s.wg.Done()
 	r := s.exec(t.ctx, t.name, t.args, t.post)

@@ -63,7 +63,10 @@
 //
 // Every key but address may be set under defaults.listen; a target without
 // a listen section of its own has none (Target.Listen is zero), whatever
-// defaults says. Two targets may not listen on one address. An app user's
+// defaults says. Two targets may not listen on one address, however it is
+// written: no host, 0.0.0.0 and :: take every interface; localhost (and
+// names under .localhost) stands for 127.0.0.1 and ::1; other names are
+// compared without case, never looked up. An app user's
 // password_file is checked at parse time like the target's and read again
 // at every login (User.ResolvePassword), so a changed file applies to the
 // next login. The users are one comparable value (Users), so that Target

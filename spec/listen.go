@@ -321,14 +321,42 @@ type listenAt struct {
 }
 
 // listenClash returns whether two listen hosts on one port take the same
-// socket: the same host as written, or either of them every interface.
+// socket: either of them every interface (no host, 0.0.0.0 or ::), the
+// same address however written (an IPv4 address and its IPv4-mapped IPv6
+// form), the same host name in any case, or localhost (or a name under
+// .localhost) and a loopback address it may stand for, 127.0.0.1 or ::1.
+// No name is looked up: other names are compared as written.
 func listenClash(a, b string) bool {
-	if a == b || anyHost(a) || anyHost(b) {
+	if anyHost(a) || anyHost(b) {
 		return true
 	}
 	pa, errA := netip.ParseAddr(a)
 	pb, errB := netip.ParseAddr(b)
-	return errA == nil && errB == nil && pa.Unmap() == pb.Unmap()
+	switch {
+	case errA == nil && errB == nil:
+		return pa.Unmap() == pb.Unmap()
+	case errA == nil:
+		return isLocalhost(b) && localhostAddr(pa)
+	case errB == nil:
+		return isLocalhost(a) && localhostAddr(pb)
+	}
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	return strings.EqualFold(a, b) || (isLocalhost(a) && isLocalhost(b))
+}
+
+// isLocalhost reports whether a host name is localhost or a name under
+// it, which always stand for the loopback interface.
+func isLocalhost(h string) bool {
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
+}
+
+// localhostAddr reports whether a listener on localhost may take a: Go's
+// net.Listen picks one of the name's addresses, 127.0.0.1 or ::1 as the
+// hosts file gives them.
+func localhostAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || a == netip.IPv6Loopback()
 }
 
 func anyHost(h string) bool {

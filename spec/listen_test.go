@@ -125,6 +125,52 @@ func TestListenErrors(t *testing.T) {
 	mustParse(t, "version: 1\ntargets:\n  a:\n    host: h\n    listen: {address: '127.0.0.1:0', users: [{username: u, password: p}]}\n  b:\n    host: h\n    listen: {address: '127.0.0.1:0', users: [{username: u, password: p}]}\n", nil, nil)
 }
 
+// Two targets listening on one socket are refused however its address is
+// written; distinct sockets on one port are not.
+func TestListenClashSpellings(t *testing.T) {
+	src := func(a, b string) string {
+		return "version: 1\ntargets:\n  a:\n    host: h\n    listen: {address: '" + a +
+			"', users: [{username: u, password: p}]}\n  b:\n    host: h\n    listen: {address: '" + b +
+			"', users: [{username: u, password: p}]}\n"
+	}
+	for _, tc := range []struct {
+		a, b  string
+		clash bool
+	}{
+		{"localhost:7219", "127.0.0.1:7219", true},
+		{"[::1]:7219", "localhost:7219", true},
+		{"LocalHost.:7219", "localhost:7219", true},
+		{"app.localhost:7219", "127.0.0.1:7219", true},
+		{":7219", "127.0.0.1:7219", true},
+		{"0.0.0.0:7219", "127.0.0.1:7219", true},
+		{"[::]:7219", "localhost:7219", true},
+		{"0.0.0.0:7219", "[::1]:7219", true},
+		{"[::ffff:127.0.0.1]:7219", "127.0.0.1:7219", true},
+		{"Proxy.Example:7219", "proxy.example:7219", true},
+		{"localhost:7219", "127.0.0.2:7219", false},
+		{"localhost:7219", "localhost:7220", false},
+		{"127.0.0.1:7219", "10.0.0.1:7219", false},
+		{"proxy.example:7219", "127.0.0.1:7219", false}, // no name is looked up
+	} {
+		t.Run(tc.a+"_"+tc.b, func(t *testing.T) {
+			if !tc.clash {
+				mustParse(t, src(tc.a, tc.b), nil, nil)
+				return
+			}
+			errs := parseErrors(t, src(tc.a, tc.b), nil, nil)
+			var all []string
+			for _, e := range errs {
+				all = append(all, e.Error())
+			}
+			got := strings.Join(all, "\n")
+			want := `target "a" already listens on "` + tc.a + `" (line 5)`
+			if !strings.Contains(got, want) || !strings.Contains(got, `target "b"`) || !strings.Contains(got, ":8:") {
+				t.Errorf("errors %q lack %q, naming target b at line 8", all, want)
+			}
+		})
+	}
+}
+
 func TestListenSecretNotInErrors(t *testing.T) {
 	src := "version: 1\ntargets:\n  a:\n    host: h\n    listen: {address: '${ADDR}', users: [{username: u, password: '${PW}'}]}\n"
 	errs := parseErrors(t, src, map[string]string{"ADDR": "top-secret-addr", "PW": "pw-1"}, nil)
