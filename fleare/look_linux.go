@@ -22,17 +22,30 @@ const (
 	lookChunk = 1024
 )
 
-// lookAll returns what each idle connection holds, as idleErr does, with
-// one ppoll system call per lookChunk sockets instead of one peek per
-// socket: only a socket with something to read or an error is then peeked
-// at. The connections must be owned by the caller (taken out of use), so
-// that their sockets stay open meanwhile.
+// lookAll returns what each idle connection holds, as idleErr does; see
+// lookBufs.look.
 func lookAll(conns []*Conn) []error {
 	out := make([]error, len(conns))
-	fds := make([]pollFd, 0, min(len(conns), lookChunk))
-	idx := make([]int, 0, cap(fds))
+	var b lookBufs
+	b.look(conns, out)
+	return out
+}
+
+// lookBufs holds the buffers of look, kept from one call to the next so
+// that the health checker's rounds allocate nothing once they have grown.
+type lookBufs struct {
+	fds []pollFd
+	idx []int
+}
+
+// look sets out[i] to what conns[i] holds, as idleErr does, with one ppoll
+// system call per lookChunk sockets instead of one peek per socket: only a
+// socket with something to read or an error is then peeked at. The
+// connections must be owned by the caller (taken out of use), so that their
+// sockets stay open meanwhile.
+func (b *lookBufs) look(conns []*Conn, out []error) {
 	for start := 0; start < len(conns); start += lookChunk {
-		fds, idx = fds[:0], idx[:0]
+		fds, idx := b.fds[:0], b.idx[:0]
 		for i := start; i < min(start+lookChunk, len(conns)); i++ {
 			fd, ok := conns[i].socketFd()
 			if !ok {
@@ -42,6 +55,7 @@ func lookAll(conns []*Conn) []error {
 			fds = append(fds, pollFd{fd: int32(fd), events: pollIn | pollRdHup})
 			idx = append(idx, i)
 		}
+		b.fds, b.idx = fds, idx
 		if !ppollNow(fds) {
 			for _, i := range idx {
 				out[i] = conns[i].idleErr()
@@ -52,10 +66,11 @@ func lookAll(conns []*Conn) []error {
 			i := idx[k]
 			if f.revents != 0 || conns[i].broken.Load() || conns[i].br.Buffered() > 0 {
 				out[i] = conns[i].idleErr()
+			} else {
+				out[i] = nil
 			}
 		}
 	}
-	return out
 }
 
 // ppollNow asks, without waiting, which of fds are readable or failed,
