@@ -232,7 +232,7 @@ func (c *Client) takeStale(now time.Time, stale []*pconn) (time.Duration, []*pco
 	defer c.mu.Unlock()
 	interval := c.opts.HealthCheckInterval
 	if c.closing {
-		return interval, nil
+		return interval, stale
 	}
 	if pc, _ := c.pickStaleLocked(false); pc != nil {
 		c.wakeLocked() // past its lifetime, or older than Reconnect: the maintainer replaces it
