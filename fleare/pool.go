@@ -34,8 +34,8 @@ type handoff struct {
 // after waiting in FIFO order until deadline. Before lending it, it checks
 // that the connection holds nothing no request asked for (a stray reply)
 // and that its server is still there; one that fails is closed and
-// another taken. It allocates nothing: a waiter's channel and timer come
-// from pools.
+// another taken. It allocates nothing: a waiter's channel comes from a
+// pool, and the wait queue has one timer for all its waiters.
 func (c *Client) acquire(ctx context.Context, deadline time.Time) (*pconn, error) {
 	if c.pipelined {
 		return c.acquireShared(ctx, deadline)
