@@ -17,6 +17,7 @@ type peeker struct {
 	err  error // the last look's error, nil for "nothing to read"
 	none bool  // not a socket (net.Pipe in tests): nothing can be seen
 	fd   int   // the socket's file descriptor
+	buf  [1]byte
 }
 
 // idleErr reports what an idle connection holds, without blocking and
@@ -40,11 +41,8 @@ func (c *Conn) idleErr() error {
 	if p.none {
 		return nil
 	}
-	if err := p.raw.Read(p.fn); err != nil {
-		// A deadline left in the past by an interrupt fails the look: clear it.
-		if c.nc.SetReadDeadline(zeroTime) != nil || p.raw.Read(p.fn) != nil {
-			return errPeerGone
-		}
+	if c.lookSocket() != nil {
+		return errPeerGone
 	}
 	switch {
 	case p.got > 0:
@@ -74,26 +72,30 @@ func (c *Conn) initPeek() bool {
 		p.none = true
 		return false
 	}
-	var b [1]byte
 	p.raw = raw
 	p.fn = func(fd uintptr) bool {
 		for {
-			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 			if errors.Is(err, syscall.EINTR) {
 				continue
 			}
-			switch {
-			case errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK):
-				p.got, p.err = 0, nil
-			case err != nil:
-				p.got, p.err = 0, err
-			case n == 0:
-				p.got, p.err = 0, errPeerGone // end of stream
-			default:
-				p.got, p.err = n, nil
-			}
+			p.note(n, err)
 			return true
 		}
 	}
 	return true
+}
+
+// note records what one peek of n bytes, failing with err, saw.
+func (p *peeker) note(n int, err error) {
+	switch {
+	case errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK):
+		p.got, p.err = 0, nil
+	case err != nil:
+		p.got, p.err = 0, err
+	case n == 0:
+		p.got, p.err = 0, errPeerGone // end of stream
+	default:
+		p.got, p.err = n, nil
+	}
 }

@@ -48,9 +48,9 @@ type Client struct {
 	checking  int      // idle connections out of idle for a health check
 	idle      []*pconn // stack: the most recently used on top; empty when pipelined
 	all       map[*pconn]struct{}
-	shared    []*pconn           // pipelined: connections taking requests
-	waiters   fifo[chan handoff] // callers waiting for a connection, oldest first
-	streak    int                // dial failures since the last successful dial
+	shared    []*pconn  // pipelined: connections taking requests
+	waiters   waitQueue // callers waiting for a connection, oldest first
+	streak    int       // dial failures since the last successful dial
 	lastErr   error
 	lastErrAt time.Time
 	replacing int  // connections lost and not yet replaced

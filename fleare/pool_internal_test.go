@@ -2,6 +2,7 @@ package fleare
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -174,7 +175,7 @@ func TestWaiterGivingUpDuringHandoff(t *testing.T) {
 		}
 		ch := make(chan handoff, 1)
 		ch <- handoff{pc: pc} // handed over, as release does, and out of the queue
-		got, err := c.wait(ctx, time.Now().Add(time.Second), ch)
+		got, err := c.wait(ctx, ch, monoNow())
 		if err != nil {
 			gaveBack++
 		} else {
@@ -211,5 +212,57 @@ func TestStaleIdleConnectionsCheckedBeforeUse(t *testing.T) {
 	}
 	if s := c.Stats(); s.ClosedBroken != 2 || s.Errors != 0 {
 		t.Fatalf("Stats = %+v", s)
+	}
+}
+
+// One timer for the queue ends each wait at its own deadline, whatever the
+// order the deadlines come in, and leaves the other waiters in order.
+func TestQueueTimerEndsEachWaitAtItsDeadline(t *testing.T) {
+	c := fakePool(t, 1)
+	ctx := context.Background()
+	held, err := c.acquire(ctx, time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, 4)
+	queue := func(name string, ctx context.Context, d time.Duration) {
+		n := c.Stats().Waiting
+		go func() {
+			pc, err := c.acquire(ctx, time.Now().Add(d))
+			if err == nil {
+				c.release(pc, Reply{}, nil, time.Now(), time.Now())
+			}
+			results <- result{name, err}
+		}()
+		waitFor(t, func() bool { return c.Stats().Waiting == n+1 })
+	}
+	queue("first", ctx, time.Hour)           // arms the timer an hour away
+	queue("short", ctx, 20*time.Millisecond) // arms it earlier
+	ctxShort, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	queue("ctx", ctxShort, time.Hour) // its context ends it: no timer
+	queue("last", ctx, time.Hour)
+	for range 2 {
+		r := <-results
+		var te *TimeoutError
+		if (r.name != "short" && r.name != "ctx") || !errors.As(r.err, &te) || te.Op != "acquire" {
+			t.Fatalf("%s: %v", r.name, r.err)
+		}
+	}
+	if s := c.Stats(); s.Waiting != 2 || s.Open != 1 {
+		t.Fatalf("after two waits ended: %+v", s)
+	}
+	c.release(held, Reply{}, nil, time.Now(), time.Now())
+	for _, want := range []string{"first", "last"} {
+		if r := <-results; r.name != want || r.err != nil {
+			t.Fatalf("got %s (%v), want %s served", r.name, r.err, want)
+		}
+	}
+	if s := c.Stats(); s.Waiting != 0 || s.Idle != 1 {
+		t.Fatalf("at the end: %+v", s)
 	}
 }
