@@ -271,14 +271,15 @@ func (c *Client) acquireSlots(ctx context.Context, deadline time.Time, want int)
 		return nil, 0, err
 	}
 	ch := waitChans.Get().(chan handoff)
-	c.waiters.push(ch)
+	start := monoNow()
+	c.waiters.push(c, ch, ctx, deadline, start)
 	c.counters.waits++
 	if c.batchWant == nil {
 		c.batchWant = make(map[chan handoff]int)
 	}
 	c.batchWant[ch] = want
 	c.mu.Unlock()
-	return c.waitSlots(ctx, deadline, ch)
+	return c.waitSlots(ctx, ch, start)
 }
 
 // slotsForLocked is how many slots of pc to hand the waiter ch: one for a
@@ -296,46 +297,51 @@ func (c *Client) slotsForLocked(ch chan handoff, pc *pconn) int {
 // waitSlots is wait for a batch: it returns the connection handed over on
 // ch and the slots handed with it. A batch that gives up just as slots
 // are handed to it gives them all back.
-func (c *Client) waitSlots(ctx context.Context, deadline time.Time, ch chan handoff) (*pconn, int, error) {
-	start := time.Now()
-	var expired <-chan time.Time
-	if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
-		t := timers.Get().(*time.Timer)
-		t.Reset(deadline.Sub(start))
-		defer func() { t.Stop(); timers.Put(t) }()
-		expired = t.C
-	}
-	defer waitChans.Put(ch)
+func (c *Client) waitSlots(ctx context.Context, ch chan handoff, start int64) (*pconn, int, error) {
 	var h handoff
-	select {
-	case h = <-ch:
-		c.noteWait(start)
-		c.mu.Lock()
-		k := c.batchWant[ch]
-		delete(c.batchWant, ch)
-		c.mu.Unlock()
-		return h.pc, k, h.err
-	case <-ctx.Done():
-	case <-expired:
+	if done := ctx.Done(); done == nil {
+		h = <-ch
+	} else {
+		select {
+		case h = <-ch:
+		case <-done:
+			h = c.giveUpSlots(ch)
+		}
 	}
 	c.mu.Lock()
-	if c.waiters.remove(ch) {
-		delete(c.batchWant, ch)
-		c.mu.Unlock()
-	} else {
-		h = <-ch // handed over while giving up: sent under c.mu, so here now
-		k := c.batchWant[ch]
-		delete(c.batchWant, ch)
-		if h.pc != nil && c.putSlotsLocked(h.pc, k) {
-			defer h.pc.conn.kill()
-		}
-		c.unlock()
+	k := c.batchWant[ch]
+	delete(c.batchWant, ch)
+	c.mu.Unlock()
+	waitChans.Put(ch) // out of the queue, and its one handoff received
+	c.waitNanos.Add(monoNow() - start)
+	switch {
+	case h.pc != nil:
+		return h.pc, k, nil
+	case h.err != nil && h.err != errWaitExpired:
+		return nil, 0, h.err
 	}
-	c.noteWait(start)
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, 0, notSent{fmt.Errorf("fleare: waiting for a connection to %s: %w", c.addr, err)}
 	}
 	return nil, 0, &TimeoutError{Op: "acquire", Addr: c.addr}
+}
+
+// giveUpSlots is giveUp for a batch: slots handed meanwhile all go back.
+func (c *Client) giveUpSlots(ch chan handoff) handoff {
+	c.mu.Lock()
+	if c.waiters.remove(ch) {
+		delete(c.batchWant, ch)
+		c.mu.Unlock()
+		return handoff{err: errWaitExpired}
+	}
+	h := <-ch // sent under c.mu, so here now
+	k := c.batchWant[ch]
+	delete(c.batchWant, ch)
+	if h.pc != nil && c.putSlotsLocked(h.pc, k) {
+		defer h.pc.conn.kill()
+	}
+	c.unlock()
+	return handoff{err: errWaitExpired}
 }
 
 // putSlotsLocked gives back n slots of pc at once, as putSharedLocked does
