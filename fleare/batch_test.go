@@ -18,13 +18,13 @@ import (
 var batchModes = []struct {
 	name  string
 	depth int
-}{{"plain", 0}, {"pipelined", 16}}
+}{{"plain", 1}, {"pipelined", 16}}
 
 func modeOptions(size, depth int) fleare.Options {
 	if depth > 1 {
 		return pipelined(size, depth)
 	}
-	return fastOptions(size)
+	return plainOptions(size)
 }
 
 // echoBatch returns n PING requests whose replies name prefix and their
@@ -349,7 +349,7 @@ func TestBatchStrayOnIdleConnection(t *testing.T) {
 // found by the look before the connection's next use, as for Exec.)
 func TestBatchStrayAmongReplies(t *testing.T) {
 	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
-	c := connect(t, srv, fastOptions(1))
+	c := connect(t, srv, plainOptions(1))
 	ctx := testCtx(t)
 	srv.StrayAfterNextReply()
 	for i, o := range c.ExecBatch(ctx, echoBatch("stray", 1)) {

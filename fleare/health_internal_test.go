@@ -155,7 +155,7 @@ func TestCheckRoundWithClosingClient(t *testing.T) {
 	defer cancel()
 	var cs []*Client
 	connect := func() {
-		c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 1, HealthCheckInterval: time.Hour, CloseSpacing: -1, RetryInterval: time.Millisecond})
+		c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 1, Pipeline: 1, HealthCheckInterval: time.Hour, CloseSpacing: -1, RetryInterval: time.Millisecond})
 		t.Cleanup(func() { _ = c.Close(context.Background()) })
 		if err := c.Connect(ctx); err != nil {
 			t.Fatal(err)
