@@ -147,10 +147,18 @@ func (m *Manager) proxiesBefore(plan reconcile.Plan) {
 // open before is tried again. A listen error becomes the error of the
 // target's action in outcomes, when it has none of its own.
 func (m *Manager) proxiesAfter(plan reconcile.Plan, outcomes []Outcome) {
+	// Only the targets with a listen section are copied: a target without
+	// one and without a proxy has nothing to sync, and copying every
+	// target's spec made a one-target apply cost a copy of the whole state.
+	var want map[string]spec.Target
 	m.mu.Lock()
-	want := make(map[string]spec.Target, len(m.targets))
 	for name, t := range m.targets {
-		want[name] = t.spec
+		if t.spec.Listen.Address != "" {
+			if want == nil {
+				want = make(map[string]spec.Target)
+			}
+			want[name] = t.spec
+		}
 	}
 	m.mu.Unlock()
 	m.fronts.mu.Lock()
@@ -159,10 +167,8 @@ func (m *Manager) proxiesAfter(plan reconcile.Plan, outcomes []Outcome) {
 		names = append(names, name)
 	}
 	m.fronts.mu.Unlock()
-	for name, t := range want {
-		if t.Listen.Address != "" {
-			names = append(names, name)
-		}
+	for name := range want {
+		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range slices.Compact(names) {
