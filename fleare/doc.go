@@ -103,8 +103,9 @@
 // request, as in plain mode. Requests fill the first connection with room.
 // When callers outnumber connections this cuts the system calls per
 // request on both sides; measured on 2 cores with 8 connections and the
-// server in another process, PING throughput was 3 to 8 times the plain
-// pool's from 16 callers up, and the same with one caller (see
+// server in another process, PING throughput was 2 to 6 times the plain
+// pool's from 16 to 256 callers (3 to 8 times on a loaded machine), and
+// about the same with one caller (see
 // BENCHMARKS.md). A slow request delays the ones behind it on its
 // connection. A request whose deadline passes fails alone; its connection
 // is replaced, and closed once the requests in flight on it have their

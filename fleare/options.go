@@ -104,7 +104,7 @@ type Options struct {
 	// connection with room; a caller waits only when every connection has
 	// Pipeline requests in flight. It raises throughput when callers
 	// outnumber connections (fewer system calls per request on both sides,
-	// 3 to 8 times the plain pool's PING/s from 16 callers up in
+	// 2 to 6 times the plain pool's PING/s from 16 to 256 callers in
 	// BENCHMARKS.md); one caller alone gets about the plain pool's rate.
 	// It does not help requests that are slow on the server (they delay
 	// the replies queued behind them on their connection).
