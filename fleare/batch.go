@@ -435,22 +435,8 @@ func (p *pipe) execBatch(ctx context.Context, deadline time.Time, reqs []Request
 // that cannot be encoded gets its error in out and a nil call. write
 // reports that the caller must write.
 func (p *pipe) enqueueBatch(reqs []Request, part []int, out []Outcome, deadline time.Time) (cs []*call, write bool, err error) {
-	p.mu.Lock()
-	if p.err != nil {
-		err = p.err
-		p.mu.Unlock()
+	if err = p.lockOpen(); err != nil {
 		return nil, false, err
-	}
-	if p.retired {
-		p.mu.Unlock()
-		return nil, false, &ConnError{Op: "write", Addr: p.conn.addr, Err: errRetired}
-	}
-	if p.queue.len() == 0 && !p.writing && !p.reading {
-		if why := p.conn.idleErr(); why != nil {
-			p.mu.Unlock()
-			p.fail(why)
-			return nil, false, &ConnError{Op: "write", Addr: p.conn.addr, Err: fmt.Errorf("%w: %w", errUnfit, why)}
-		}
 	}
 	cs = make([]*call, len(part))
 	for k, i := range part {

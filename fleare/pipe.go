@@ -173,27 +173,37 @@ func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, arg
 	return p.await(ctx, c, deadline)
 }
 
-// enqueue encodes the request behind those already waiting and queues its
-// call. write reports that the caller must write: nobody else is. On an
-// idle connection it first looks at the socket, as the plain pool does
-// before lending a connection: it must hold nothing no request asked for.
-func (p *pipe) enqueue(command string, args []string, deadline time.Time) (c *call, write bool, err error) {
+// lockOpen locks p if it takes requests, and returns why not, unlocked,
+// if it does not: failed, retired, or (when idle) holding a frame no
+// request asked for, which fails it. On an idle connection it looks at the
+// socket, as the plain pool does before lending a connection.
+func (p *pipe) lockOpen() error {
 	p.mu.Lock()
-	if p.err != nil {
-		err = p.err
+	if err := p.err; err != nil {
 		p.mu.Unlock()
-		return nil, false, err
+		return err
 	}
 	if p.retired {
 		p.mu.Unlock()
-		return nil, false, &ConnError{Op: "write", Addr: p.conn.addr, Err: errRetired}
+		return &ConnError{Op: "write", Addr: p.conn.addr, Err: errRetired}
 	}
 	if p.queue.len() == 0 && !p.writing && !p.reading {
 		if why := p.conn.idleErr(); why != nil {
 			p.mu.Unlock()
 			p.fail(why)
-			return nil, false, &ConnError{Op: "write", Addr: p.conn.addr, Err: fmt.Errorf("%w: %w", errUnfit, why)}
+			return &ConnError{Op: "write", Addr: p.conn.addr, Err: fmt.Errorf("%w: %w", errUnfit, why)}
 		}
+	}
+	return nil
+}
+
+// enqueue encodes the request behind those already waiting and queues its
+// call. write reports that the caller must write: nobody else is. On an
+// idle connection it first looks at the socket, as the plain pool does
+// before lending a connection: it must hold nothing no request asked for.
+func (p *pipe) enqueue(command string, args []string, deadline time.Time) (c *call, write bool, err error) {
+	if err := p.lockOpen(); err != nil {
+		return nil, false, err
 	}
 	p.cmd.Command, p.cmd.Args = command, args
 	out, err := wire.AppendFrame(p.out, &p.cmd)
