@@ -298,32 +298,16 @@ func (c *Client) slotsForLocked(ch chan handoff, pc *pconn) int {
 // ch and the slots handed with it. A batch that gives up just as slots
 // are handed to it gives them all back.
 func (c *Client) waitSlots(ctx context.Context, ch chan handoff, start int64) (*pconn, int, error) {
-	var h handoff
-	if done := ctx.Done(); done == nil {
-		h = <-ch
-	} else {
-		select {
-		case h = <-ch:
-		case <-done:
-			h = c.giveUpSlots(ch)
-		}
-	}
+	h := c.receive(ctx, ch, true)
 	c.mu.Lock()
 	k := c.batchWant[ch]
 	delete(c.batchWant, ch)
 	c.mu.Unlock()
-	waitChans.Put(ch) // out of the queue, and its one handoff received
-	c.waitNanos.Add(monoNow() - start)
-	switch {
-	case h.pc != nil:
-		return h.pc, k, nil
-	case h.err != nil && h.err != errWaitExpired:
-		return nil, 0, h.err
+	pc, err := c.waited(ctx, ch, start, h)
+	if err != nil {
+		return nil, 0, err
 	}
-	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return nil, 0, notSent{fmt.Errorf("fleare: waiting for a connection to %s: %w", c.addr, err)}
-	}
-	return nil, 0, &TimeoutError{Op: "acquire", Addr: c.addr}
+	return pc, k, nil
 }
 
 // giveUpSlots is giveUp for a batch: slots handed meanwhile all go back.

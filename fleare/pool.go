@@ -233,16 +233,31 @@ func (c *Client) expireWaiters() {
 // connection is handed to it puts the connection back. It reads the
 // monotonic clock once, for Stats.WaitTime (start is when it queued).
 func (c *Client) wait(ctx context.Context, ch chan handoff, start int64) (*pconn, error) {
-	var h handoff
-	if done := ctx.Done(); done == nil {
-		h = <-ch
-	} else {
-		select {
-		case h = <-ch:
-		case <-done:
-			h = c.giveUp(ch)
-		}
+	return c.waited(ctx, ch, start, c.receive(ctx, ch, false))
+}
+
+// receive returns the handoff sent on ch, or, when ctx ends first, what
+// giving up leaves (giveUp, or giveUpSlots for a batch's wait).
+func (c *Client) receive(ctx context.Context, ch chan handoff, batch bool) handoff {
+	done := ctx.Done()
+	if done == nil {
+		return <-ch
 	}
+	select {
+	case h := <-ch:
+		return h
+	case <-done:
+		if batch {
+			return c.giveUpSlots(ch)
+		}
+		return c.giveUp(ch)
+	}
+}
+
+// waited ends a wait on ch, started at start, whose handoff was h: ch goes
+// back to its pool, the wait counts in Stats.WaitTime, and h becomes the
+// connection or the error.
+func (c *Client) waited(ctx context.Context, ch chan handoff, start int64, h handoff) (*pconn, error) {
 	waitChans.Put(ch) // out of the queue, and its one handoff received
 	c.waitNanos.Add(monoNow() - start)
 	switch {
