@@ -343,7 +343,7 @@ func (c *Client) putSlotsLocked(pc *pconn, n int) (closeIt bool) {
 // and gives back each slot, unless its request was abandoned (the pipe
 // then gives it back through freeSlot, as for Exec). A connection found
 // unfit before anything was sent on it is dropped and the part retried on
-// another.
+// another, as are requests failed unsent when their connection failed.
 func (c *Client) sharedPart(ctx context.Context, pc *pconn, reqs []Request, part []int, out []Outcome, now, deadline time.Time) {
 	abandoned := make([]bool, len(part))
 	if pc.pipe.execBatch(ctx, deadline, reqs, part, out, abandoned) {
@@ -351,9 +351,16 @@ func (c *Client) sharedPart(ctx context.Context, pc *pconn, reqs []Request, part
 		c.batchShared(ctx, reqs, part, out, now, deadline)
 		return
 	}
+	var again []int // failed unsent with their connection: sent on another
 	c.mu.Lock()
 	kept := 0
 	for k, i := range part {
+		if errors.Is(out[i].Err, errUnfit) {
+			out[i].Err = nil
+			again = append(again, i)
+			kept++
+			continue
+		}
 		c.countLocked(out[i].Reply, out[i].Err)
 		if abandoned[k] {
 			if !errors.As(out[i].Err, new(*TimeoutError)) {
@@ -368,6 +375,9 @@ func (c *Client) sharedPart(ctx context.Context, pc *pconn, reqs []Request, part
 	c.unlock()
 	if closeIt {
 		pc.conn.kill()
+	}
+	if len(again) > 0 {
+		c.batchShared(ctx, reqs, again, out, now, deadline)
 	}
 }
 
@@ -389,7 +399,10 @@ func (c *Client) freeSlots(pc *pconn, n int) {
 // idle connection found holding a stray reply or closed by its server):
 // the caller retries elsewhere.
 func (p *pipe) execBatch(ctx context.Context, deadline time.Time, reqs []Request, part []int, out []Outcome, abandoned []bool) (unfit bool) {
-	if err := p.conn.usable(ctx, reqs[part[0]].Command); err != nil {
+	if err := p.usable(ctx, reqs[part[0]].Command); err != nil {
+		if errors.Is(err, errUnfit) {
+			return true
+		}
 		fillErr(out, part, err)
 		return false
 	}

@@ -16,10 +16,11 @@ import (
 
 var (
 	errPipeAborted = errors.New("connection closed: a request pipelined on it timed out")
-	// errUnfit fails a request, unsent, on an idle pipelined connection
-	// found holding a stray reply or closed by its server; the pool tries
-	// another connection.
-	errUnfit = errors.New("idle connection unfit")
+	// errUnfit fails a request, unsent, on a pipelined connection that
+	// cannot take it: found holding a stray reply or closed by its server
+	// when idle, or failed before the request's bytes were written; the
+	// pool tries another connection.
+	errUnfit = errors.New("connection unfit")
 	// errRetired fails a request, unsent, on a connection retired after a
 	// request on it timed out; the pool tries another connection.
 	errRetired = fmt.Errorf("%w: retired after a timeout", errUnfit)
@@ -160,7 +161,7 @@ func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree, o
 // call left in the queue: onFree will say when it is gone. An error
 // wrapping errUnfit means nothing was sent and the pipe failed.
 func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, args []string) (res Reply, abandoned bool, err error) {
-	if err := p.conn.usable(ctx, command); err != nil {
+	if err := p.usable(ctx, command); err != nil {
 		return Reply{}, false, err
 	}
 	c, write, err := p.enqueue(command, args, deadline)
@@ -173,15 +174,34 @@ func (p *pipe) exec(ctx context.Context, deadline time.Time, command string, arg
 	return p.await(ctx, c, deadline)
 }
 
+// usable is Conn.usable for a pipelined connection: one found closed
+// (its pipe failing, or the connection killed under it) fails the pipe,
+// which takes it out of the pool, and the request, unsent, with errUnfit.
+func (p *pipe) usable(ctx context.Context, command string) error {
+	err := p.conn.usable(ctx, command)
+	if errors.Is(err, errAlreadyBroken) {
+		p.fail(errAlreadyBroken)
+		return unfit(p.conn.addr, errAlreadyBroken)
+	}
+	return err
+}
+
+// unfit is the error of a request not sent because its connection could
+// not take it: the pool tries another connection.
+func unfit(addr string, why error) error {
+	return &ConnError{Op: "write", Addr: addr, Err: fmt.Errorf("%w: %w", errUnfit, why)}
+}
+
 // lockOpen locks p if it takes requests, and returns why not, unlocked,
 // if it does not: failed, retired, or (when idle) holding a frame no
 // request asked for, which fails it. On an idle connection it looks at the
-// socket, as the plain pool does before lending a connection.
+// socket, as the plain pool does before lending a connection. Each error
+// wraps errUnfit: nothing was sent.
 func (p *pipe) lockOpen() error {
 	p.mu.Lock()
 	if err := p.err; err != nil {
 		p.mu.Unlock()
-		return err
+		return unfit(p.conn.addr, errors.Unwrap(err))
 	}
 	if p.retired {
 		p.mu.Unlock()
@@ -191,7 +211,7 @@ func (p *pipe) lockOpen() error {
 		if why := p.conn.idleErr(); why != nil {
 			p.mu.Unlock()
 			p.fail(why)
-			return &ConnError{Op: "write", Addr: p.conn.addr, Err: fmt.Errorf("%w: %w", errUnfit, why)}
+			return unfit(p.conn.addr, why)
 		}
 	}
 	return nil
@@ -743,8 +763,10 @@ func (p *pipe) unhold(why error) {
 
 // fail marks the pipe failed with cause, closes the connection (which
 // interrupts the reader and the writer), and fails every queued call.
-// Calls whose bytes were never written fail as not sent. Only the first
-// cause counts.
+// Calls whose bytes were never written fail as not sent, with errUnfit,
+// so that the pool sends them on another connection (a call queued while
+// a health check held the connection, say), unless the cause is a
+// deadline passing. Only the first cause counts.
 func (p *pipe) fail(cause error) {
 	p.mu.Lock()
 	if p.err != nil {
@@ -762,7 +784,11 @@ func (p *pipe) fail(cause error) {
 			abandoned = append(abandoned, c)
 			continue
 		}
-		c.err = &ConnError{Op: "read", Addr: p.conn.addr, Sent: i < len(pending)-unsent, Err: cause}
+		if sent := i < len(pending)-unsent; sent || errors.Is(cause, errPipeAborted) {
+			c.err = &ConnError{Op: "read", Addr: p.conn.addr, Sent: sent, Err: cause}
+		} else {
+			c.err = unfit(p.conn.addr, cause)
+		}
 		if !c.reading && !c.signaled {
 			c.signalLocked()
 		}
