@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/fleare-manager/fleare-manager/bench/internal/childserver"
 	"github.com/fleare-manager/fleare-manager/fleare"
 	"github.com/fleare-manager/fleare-manager/internal/wire"
@@ -186,7 +184,7 @@ func batched(b *testing.B, child *childserver.Server, depth int) {
 				b.Fatal(err)
 			}
 			buf = body[:0]
-			if err := proto.Unmarshal(body, &resp); err != nil || resp.Status != "Ok" {
+			if err := wire.DecodeResponse(body, &resp); err != nil || resp.Status != "Ok" {
 				b.Fatalf("reply %v (%v)", &resp, err)
 			}
 		}

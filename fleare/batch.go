@@ -437,11 +437,9 @@ func (p *pipe) enqueueBatch(reqs []Request, part []int, out []Outcome, deadline 
 	}
 	cs = make([]*call, len(part))
 	for k, i := range part {
-		p.cmd.Command, p.cmd.Args = reqs[i].Command, reqs[i].Args
-		o, err := wire.AppendFrame(p.out, &p.cmd)
-		p.cmd.Command, p.cmd.Args = "", nil // keep no reference to the caller's data
+		o, err := wire.AppendCommand(p.out, reqs[i].Command, reqs[i].Args)
 		if err != nil {
-			p.out = o // AppendFrame cut it back to where it was
+			p.out = o // AppendCommand cut it back to where it was
 			out[i].Err = fmt.Errorf("fleare: %s: request not sent: %w", reqs[i].Command, err)
 			continue
 		}

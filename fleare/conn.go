@@ -68,7 +68,6 @@ type Conn struct {
 	// Owned by the goroutine holding busy.
 	wbuf []byte
 	rbuf []byte
-	cmd  wire.Command
 	resp wire.Response
 	fr   frameReader
 	owed int // replies to canceled requests, still to be read and discarded

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 
@@ -73,6 +71,7 @@ type pipe struct {
 	onRetire  func()            // called once, when a deadline passes and the pipe lives on
 	interrupt func()            // pokes the read deadline into the past, then signals poked
 	poked     chan struct{}     // capacity 1
+	poking    atomic.Bool       // set by interrupt before it pokes
 
 	mu sync.Mutex
 	// Guarded by mu.
@@ -85,22 +84,37 @@ type pipe struct {
 	reading bool        // the reader role is held, or handed over and not yet taken
 	err     error       // set once the pipe failed; later requests fail at once
 	retired bool        // a deadline passed: the pipe takes no new request
-	cmd     wire.Command
+	watch   *time.Timer // wakes waiting calls whose deadline passed (see watchLocked)
+	watchAt time.Time   // when watch fires; zero when it is not set
 
 	written atomic.Int64 // calls handed to a write, counted before the write
 	// Owned by the reader role (with conn.br, conn.fr, conn.rbuf, conn.resp).
-	answered int64 // replies read
-	limit    int64 // written when the last read from the socket returned
+	answered int64     // replies read
+	limit    int64     // written when the last read from the socket returned
+	rdl      time.Time // the reader's deadline
+	rdlSet   time.Time // the socket's read deadline, when rdlKnown
+	rdlKnown bool
 }
 
 // pipeSource is what the reader's buffer reads from: the socket, noting
 // after each read how many requests had been written, which bounds the
-// replies that read can hold.
+// replies that read can hold. It sets the socket's read deadline to the
+// reader's before reading, when it differs: a reader whose reply is
+// already in the buffer costs no system call for it.
 type pipeSource struct{ p *pipe }
 
 func (s pipeSource) Read(b []byte) (int, error) {
-	n, err := s.p.conn.nc.Read(b)
-	s.p.limit = s.p.written.Load()
+	p := s.p
+	if !p.rdlKnown || !p.rdlSet.Equal(p.rdl) {
+		_ = p.conn.nc.SetReadDeadline(p.rdl)
+		p.rdlSet, p.rdlKnown = p.rdl, true
+		if p.poking.Load() {
+			// The interrupt poked before us: poke again.
+			_ = p.conn.nc.SetReadDeadline(longAgo)
+		}
+	}
+	n, err := p.conn.nc.Read(b)
+	p.limit = p.written.Load()
 	return n, err
 }
 
@@ -115,6 +129,8 @@ type call struct {
 	popped    bool        // taken off the queue with its reply or error
 	signaled  bool        // a token is in done (or about to be): the owner must take it
 	lead      bool        // the token hands the reader role to the owner
+	expired   bool        // the token says the deadline passed (from the pipe's watch)
+	watched   bool        // the pipe's watch ends the owner's wait at its deadline
 	reading   bool        // the owner holds the reader role: it gets no token
 	abandoned bool        // the caller left; whoever pops the call recycles it
 	watchdog  *time.Timer // abandoned before its deadline: expires it then
@@ -148,6 +164,7 @@ func (c *call) signalLocked() {
 func newPipe(conn *Conn, wg *sync.WaitGroup, onFail func(cause error), onFree, onRetire func()) *pipe {
 	p := &pipe{conn: conn, wg: wg, onFail: onFail, onFree: onFree, onRetire: onRetire, poked: make(chan struct{}, 1)}
 	p.interrupt = func() {
+		p.poking.Store(true)
 		_ = p.conn.nc.SetReadDeadline(longAgo)
 		p.poked <- struct{}{}
 	}
@@ -225,9 +242,7 @@ func (p *pipe) enqueue(command string, args []string, deadline time.Time) (c *ca
 	if err := p.lockOpen(); err != nil {
 		return nil, false, err
 	}
-	p.cmd.Command, p.cmd.Args = command, args
-	out, err := wire.AppendFrame(p.out, &p.cmd)
-	p.cmd.Command, p.cmd.Args = "", nil // keep no reference to the caller's data
+	out, err := wire.AppendCommand(p.out, command, args)
 	if err != nil {
 		p.mu.Unlock()
 		return nil, false, fmt.Errorf("fleare: %s: request not sent: %w", command, err)
@@ -303,24 +318,70 @@ func (p *pipe) await(ctx context.Context, c *call, deadline time.Time) (Reply, b
 		}
 		return p.read(ctx, c, deadline)
 	}
-	p.mu.Unlock()
-	var expired <-chan time.Time
 	if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
-		t := timers.Get().(*time.Timer)
-		t.Reset(time.Until(deadline))
-		defer func() { t.Stop(); timers.Put(t) }()
-		expired = t.C
+		c.watched = true
+		p.watchLocked(deadline)
+	}
+	p.mu.Unlock()
+	done := ctx.Done()
+	if done == nil {
+		<-c.done
+		return p.woken(ctx, c, deadline)
 	}
 	select {
 	case <-c.done:
 		return p.woken(ctx, c, deadline)
-	case <-expired:
-	case <-ctx.Done():
+	case <-done:
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return p.abandon(ctx, c, deadline)
 		}
 	}
 	return p.timedOut(ctx, c, deadline)
+}
+
+// watchLocked makes the pipe's watch fire by deadline, for a call starting
+// to wait. One timer serves every waiting call: callers of one client
+// mostly share a timeout, so their deadlines come in queue order and the
+// watch, set for the oldest, is rarely moved; it costs a waiting caller
+// neither a timer of its own nor a clock read.
+func (p *pipe) watchLocked(deadline time.Time) {
+	if !p.watchAt.IsZero() && !deadline.Before(p.watchAt) {
+		return
+	}
+	p.watchAt = deadline
+	if p.watch == nil {
+		p.watch = time.AfterFunc(time.Until(deadline), p.watchFired)
+		return
+	}
+	p.watch.Reset(time.Until(deadline))
+}
+
+// watchFired wakes, with an expired token, every waiting watched call
+// whose deadline has passed, and sets the watch for the next deadline.
+func (p *pipe) watchFired() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.watchAt = time.Time{}
+	if p.err != nil {
+		return
+	}
+	now := time.Now()
+	var next time.Time
+	for i := range p.queue.len() {
+		c := p.queue.at(i)
+		switch {
+		case !c.watched || c.abandoned || c.reading || c.signaled || c.popped:
+			// not waiting, or about to wake
+		case !c.deadline.After(now):
+			c.expired = true
+			c.signalLocked()
+		case next.IsZero() || c.deadline.Before(next):
+			next = c.deadline
+		}
+	}
+	if !next.IsZero() {
+		p.watchLocked(next)
+	}
 }
 
 // woken handles the token c received: its outcome, or the reader role.
@@ -332,7 +393,12 @@ func (p *pipe) woken(ctx context.Context, c *call, deadline time.Time) (Reply, b
 		res, err := p.result(c)
 		return res, false, err
 	}
-	c.lead, c.reading = false, true // p.reading stayed set for us
+	if c.expired && !c.lead {
+		c.expired = false
+		p.mu.Unlock()
+		return p.timedOut(ctx, c, deadline)
+	}
+	c.lead, c.expired, c.reading = false, false, true // p.reading stayed set for us
 	write := p.owedWriteLocked()
 	p.mu.Unlock()
 	if write {
@@ -359,11 +425,7 @@ func (p *pipe) owedWriteLocked() bool {
 func (p *pipe) timedOut(ctx context.Context, c *call, deadline time.Time) (Reply, bool, error) {
 	p.mu.Lock()
 	if !c.popped && p.err == nil && p.othersWaitLocked(c) {
-		held := c.lead
-		if held {
-			<-c.done // sent under mu, so here now
-			c.lead, c.signaled = false, false
-		}
+		held := p.dropTokenLocked(c)
 		drain, retire := p.expireLocked(c, held)
 		p.mu.Unlock()
 		p.afterExpire(drain, retire)
@@ -446,6 +508,18 @@ func (p *pipe) expired(c *call) {
 	p.afterExpire(false, retire)
 }
 
+// dropTokenLocked receives the token of c, not popped, if one was sent
+// (the reader role, or its deadline passing), and reports whether it
+// handed c the reader role.
+func (p *pipe) dropTokenLocked(c *call) (held bool) {
+	held = c.lead
+	if c.signaled {
+		<-c.done // sent under mu, so here now
+		c.lead, c.expired, c.signaled = false, false, false
+	}
+	return held
+}
+
 // takeToken receives c's token if one was sent.
 func (p *pipe) takeToken(c *call) {
 	p.mu.Lock()
@@ -469,11 +543,7 @@ func (p *pipe) abandon(ctx context.Context, c *call, deadline time.Time) (Reply,
 		res, err := p.result(c)
 		return res, false, err
 	}
-	held := c.lead
-	if held {
-		<-c.done // sent under mu, so here now
-		c.lead, c.signaled = false, false
-	}
+	held := p.dropTokenLocked(c)
 	drain := p.leaveLocked(c, deadline, held)
 	p.mu.Unlock()
 	if drain {
@@ -506,7 +576,7 @@ func (p *pipe) result(c *call) (Reply, error) {
 // The socket's read deadline is c's; ctx cancellation interrupts the read,
 // leaving c abandoned and the bytes read so far kept for the next reader.
 func (p *pipe) read(ctx context.Context, c *call, deadline time.Time) (Reply, bool, error) {
-	_ = p.conn.nc.SetReadDeadline(deadline)
+	p.rdl = deadline
 	var stop func() bool
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, p.interrupt)
@@ -514,6 +584,8 @@ func (p *pipe) read(ctx context.Context, c *call, deadline time.Time) (Reply, bo
 	err := p.readUntil(c, deadline)
 	if stop != nil && !stop() {
 		<-p.poked // the interrupt ran or is running: it must not hit the next reader
+		p.poking.Store(false)
+		p.rdlKnown = false
 	}
 	if err == nil {
 		err = p.passRole(c)
@@ -603,8 +675,7 @@ func (p *pipe) readUntil(c *call, deadline time.Time) error {
 		if cap(conn.rbuf) > keepBufSize {
 			conn.rbuf = nil
 		}
-		conn.resp.Reset()
-		if err := proto.Unmarshal(body, &conn.resp); err != nil {
+		if err := wire.DecodeResponse(body, &conn.resp); err != nil {
 			return fmt.Errorf("invalid response: %w", err)
 		}
 		if conn.resp.GetTopic() != "" {
@@ -774,6 +845,9 @@ func (p *pipe) fail(cause error) {
 		return
 	}
 	p.err = &ConnError{Op: "write", Addr: p.conn.addr, Err: cause}
+	if p.watch != nil {
+		p.watch.Stop()
+	}
 	pending := p.queue.drain()
 	unsent := p.unsent
 	p.unsent, p.out = 0, nil

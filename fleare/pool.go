@@ -111,13 +111,6 @@ var waitChans = sync.Pool{New: func() any { return make(chan handoff, 1) }}
 // error its context or deadline calls for.
 var errWaitExpired = errors.New("fleare: deadline passed while waiting for a connection")
 
-// timers recycles the timers of pipelined requests (pipe.go).
-var timers = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}}
-
 // monoBase is the origin of monoNow.
 var monoBase = time.Now()
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
@@ -166,9 +165,7 @@ func (c *Conn) encode(command string, args []string) error {
 
 // appendCommand appends one framed command to dst.
 func (c *Conn) appendCommand(dst []byte, command string, args []string) ([]byte, error) {
-	c.cmd.Command, c.cmd.Args = command, args
-	dst, err := wire.AppendFrame(dst, &c.cmd)
-	c.cmd.Command, c.cmd.Args = "", nil // keep no reference to the caller's data
+	dst, err := wire.AppendCommand(dst, command, args)
 	if err != nil {
 		return dst, fmt.Errorf("fleare: %s: request not sent: %w", command, err)
 	}
@@ -238,7 +235,7 @@ func (c *Conn) readFrame() error {
 		return err
 	}
 	c.rbuf = body[:0]
-	if err := proto.Unmarshal(body, &c.resp); err != nil {
+	if err := wire.DecodeResponse(body, &c.resp); err != nil {
 		return fmt.Errorf("invalid response: %w", err)
 	}
 	if c.resp.GetTopic() != "" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
@@ -84,7 +83,7 @@ func (c *Conn) Receive(ctx context.Context) (Message, error) {
 		return Message{}, c.fail(ctx, "read", true, err)
 	}
 	var resp wire.Response
-	if err := proto.Unmarshal(body, &resp); err != nil {
+	if err := wire.DecodeResponse(body, &resp); err != nil {
 		return Message{}, c.fail(ctx, "read", true, fmt.Errorf("invalid response: %w", err))
 	}
 	return Message{

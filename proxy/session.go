@@ -234,7 +234,7 @@ func (s *session) waitRoom(ctx context.Context) bool {
 
 // handle answers or dispatches one request; false ends the session.
 func (s *session) handle(ctx context.Context, body []byte) bool {
-	name, args, err := decodeCommand(body)
+	name, args, err := wire.DecodeCommand(body)
 	if err == nil && name != "" && s.batchable(name) {
 		if _, refused := refusal(name, args); !refused && !s.alone() {
 			var post func(fleare.Reply) fleare.Reply

@@ -119,11 +119,11 @@ func (s *session) append(c *call) {
 // too large with the client's id, or not encodable, is replaced by an
 // "Error": the client still gets one reply for its request.
 func (s *session) appendReply(dst []byte, r *wire.Response) []byte {
-	out, err := appendResponse(dst, r)
+	out, err := wire.AppendResponse(dst, r)
 	if err != nil {
 		r.Status, r.Topic = "Error", ""
 		r.Result = fmt.Appendf(nil, "ProxyError: the server's reply could not be relayed: %v\n", err)
-		out, _ = appendResponse(dst, r)
+		out, _ = wire.AppendResponse(dst, r)
 	}
 	r.Result = nil
 	return out
