@@ -631,3 +631,78 @@ func TestPipelineReconnectReplyNeverComes(t *testing.T) {
 	}
 	checkSafe(t, srv)
 }
+
+// Callers waiting behind the reader, with no deadline in their context,
+// end at the request timeout through the connection's one watch timer:
+// even one whose deadline comes before those queued ahead of it (the
+// timeout shortened by Update meanwhile). The ones ahead keep waiting.
+func TestPipelineWaitersEndAtRequestTimeout(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{Users: testUsers})
+	o := pipelined(1, 8)
+	o.RequestTimeout = time.Hour
+	c := connect(t, srv, o)
+	ctx := testCtx(t)
+	srv.SetLatency(time.Hour)
+	ahead := make(chan error, 2)
+	for i := range 2 {
+		go func() { _, err := c.Exec(context.Background(), "PING"); ahead <- err }()
+		waitStats(t, c, "requests ahead in flight", func(s fleare.Stats) bool { return s.InFlight == i+1 })
+	}
+	o.RequestTimeout = 200 * time.Millisecond
+	if err := c.Update(o); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"no Done channel", "a Done channel"} {
+		late := make(chan error, 1)
+		go func() {
+			rctx := context.Background()
+			if name == "a Done channel" {
+				var cancel context.CancelFunc
+				rctx, cancel = context.WithCancel(rctx)
+				defer cancel()
+			}
+			_, err := c.Exec(rctx, "PING", "late")
+			late <- err
+		}()
+		select {
+		case err := <-late:
+			var te *fleare.TimeoutError
+			if !errors.As(err, &te) {
+				t.Fatalf("%s: %v, want a *TimeoutError", name, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: a waiting request outlived its request timeout", name)
+		}
+		if name == "no Done channel" {
+			// The first timeout retired the connection; its replacement
+			// takes the next request, behind a new request ahead.
+			o.RequestTimeout = time.Hour
+			if err := c.Update(o); err != nil {
+				t.Fatal(err)
+			}
+			waitStats(t, c, "the replacement open", func(s fleare.Stats) bool { return s.Open == 1 && s.InFlight == 0 })
+			go func() { _, err := c.Exec(context.Background(), "PING"); ahead <- err }()
+			waitStats(t, c, "a request ahead on the replacement", func(s fleare.Stats) bool { return s.InFlight == 1 })
+			go func() { _, err := c.Exec(context.Background(), "PING"); ahead <- err }()
+			waitStats(t, c, "two requests ahead on the replacement", func(s fleare.Stats) bool { return s.InFlight == 2 })
+			o.RequestTimeout = 200 * time.Millisecond
+			if err := c.Update(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	select {
+	case err := <-ahead:
+		t.Fatalf("a request ahead ended: %v", err)
+	default:
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	_ = c.Close(ended)
+	for range 4 {
+		// Sent and cut off, or queued unsent and finding the client closed.
+		if err := <-ahead; !errors.Is(err, fleare.ErrBroken) && !errors.Is(err, fleare.ErrClosed) {
+			t.Fatalf("request ahead cut off by Close: %v, want ErrBroken or ErrClosed", err)
+		}
+	}
+}
