@@ -73,16 +73,3 @@ func (r *frameReader) read(br *bufio.Reader, buf []byte) ([]byte, error) {
 	r.nhdr, r.want, r.body = 0, 0, nil
 	return body, nil
 }
-
-// complete reports whether br holds a whole frame for read, so that read
-// returns it without reading from the socket.
-func (r *frameReader) complete(br *bufio.Reader) bool {
-	if r.nhdr != 0 || br.Buffered() < wire.HeaderLen {
-		return false
-	}
-	hdr, err := br.Peek(wire.HeaderLen)
-	if err != nil {
-		return false
-	}
-	return uint64(br.Buffered()-wire.HeaderLen) >= uint64(binary.BigEndian.Uint32(hdr))
-}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 

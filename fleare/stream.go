@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"github.com/fleare-manager/fleare-manager/internal/wire"
 )
 

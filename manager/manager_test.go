@@ -321,3 +321,29 @@ func TestPipelinedTarget(t *testing.T) {
 	}
 	testkit.WaitConns(t, s, 2)
 }
+
+// A new pipelining depth applies in place: the connections stay, and no
+// call fails. (0 for 1, both off, is an in-place no-op too:
+// reconcile.TestDiffPipeline.)
+func TestPipelineDepthInPlace(t *testing.T) {
+	s := fleartest.NewServer(t, fleartest.Options{Users: testkit.Users(), Strict: true})
+	m := testkit.NewManager(t, manager.Options{})
+	testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2, Pipeline: 8}))
+	load := testkit.StartLoad(testkit.Context(t), 32, 10*time.Second, m.Client("a").Ping)
+	load.WaitOK(t, 500)
+	accepted := s.Accepted()
+	for _, depth := range []int{16, 2} {
+		res := testkit.Apply(t, m, testkit.ConfigYAML(testkit.Target{Name: "a", Srv: s, Size: 2, Pipeline: depth}))
+		if len(res.Plan.Actions) != 1 || res.Plan.Actions[0].Kind != reconcile.Update {
+			t.Fatalf("depth %d: plan:\n%s", depth, res.Plan)
+		}
+		before := load.Stats().OK
+		testkit.WaitStatus(t, m, "calls after the change", func(manager.Status) bool { return load.Stats().OK > before+500 })
+	}
+	if calls := load.Stop(); calls.Failed != 0 {
+		t.Fatalf("%d calls failed; first: %v", calls.Failed, calls.First)
+	}
+	if got := s.Accepted(); got != accepted {
+		t.Fatalf("the server accepted %d connections, want %d: a new depth needs no new connection", got, accepted)
+	}
+}

@@ -250,6 +250,31 @@ func TestDiffEveryField(t *testing.T) {
 	}
 }
 
+// A pool.pipeline change replaces the pool only when it turns pipelining
+// on or off; 0 and 1 both mean off.
+func TestDiffPipeline(t *testing.T) {
+	for _, tt := range []struct {
+		from, to int
+		want     Kind
+	}{
+		{0, 1, Update},
+		{1, 0, Update},
+		{32, 64, Update},
+		{2, 32, Update},
+		{0, 2, Replace},
+		{1, 32, Replace},
+		{32, 1, Replace},
+		{32, 0, Replace},
+	} {
+		cur := tgt("a", func(t *spec.Target) { t.Pool.Pipeline = tt.from })
+		want := tgt("a", func(t *spec.Target) { t.Pool.Pipeline = tt.to })
+		p := Diff(cfg(want), cfg(cur))
+		if len(p.Actions) != 1 || p.Actions[0].Kind != tt.want {
+			t.Errorf("pipeline %d -> %d: plan %v, want one %v", tt.from, tt.to, p.Actions, tt.want)
+		}
+	}
+}
+
 func TestDiffUnsortedInput(t *testing.T) {
 	a, b, c, d := tgt("a"), tgt("b", size(3)), tgt("c"), tgt("d")
 	sorted := Diff(cfg(a, b, c), cfg(tgt("b"), c, d))

@@ -24,10 +24,11 @@
 // calls for is decided per field, in a single table (fields.go):
 //
 //	host, port, username, password, password_file,
-//	pool.pipeline                                   replace (make-before-break)
+//	pool.pipeline turned on (above 1) or off        replace (make-before-break)
 //	pool.max_queue, timeouts.*, retry.*,
 //	pool.health_check_interval, pool.max_lifetime,
-//	pool.lifetime_jitter                            update, in place
+//	pool.lifetime_jitter, pool.pipeline (a new
+//	depth while on, or 0 for 1)                     update, in place
 //	pool.size                                       resize, in place
 //
 // A target takes the largest effect among its changed fields: any binding

@@ -34,7 +34,9 @@ var effects = map[string]effect{
 	"password_file":  replaceEffect,
 	"pool.size":      resizeEffect,
 	"pool.max_queue": inPlaceEffect,
-	// Pipelining on or off changes how connections are used: a new pool.
+	// Pipelining turned on or off changes how connections are used: a new
+	// pool. A new depth while it stays on, or 0 for 1 (both off), applies
+	// in place: see effectOf.
 	"pool.pipeline":     replaceEffect,
 	"timeouts.connect":  inPlaceEffect,
 	"timeouts.request":  inPlaceEffect,
@@ -82,6 +84,16 @@ var fields = func() []field {
 	return fs
 }()
 
+// effectOf is the effect of f's change from cur to want: the table's,
+// but for pool.pipeline, whose change replaces the pool only when it turns
+// pipelining on or off (a depth above 1 is on).
+func (f *field) effectOf(cur, want *spec.Target) effect {
+	if f.Path == "pool.pipeline" && (cur.Pool.Pipeline > 1) == (want.Pool.Pipeline > 1) {
+		return inPlaceEffect
+	}
+	return f.effect
+}
+
 // compare lists the changes from cur to want, in the order of fields, and
 // the Kind of action they call for. The targets must differ (cur != want);
 // a difference no key accounts for is taken as a replace.
@@ -93,7 +105,7 @@ func compare(cur, want *spec.Target) (Kind, []Change) {
 		if f.Same(cur, want) {
 			continue
 		}
-		worst = max(worst, f.effect)
+		worst = max(worst, f.effectOf(cur, want))
 		oldV, newV := f.Value(cur), f.Value(want)
 		// A value that renders the same yet differs changed in a part
 		// that is never shown (an app user's password): a secret change.
