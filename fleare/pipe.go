@@ -736,9 +736,9 @@ func (p *pipe) deliver(c *call) (done bool, freed *call, write bool, err error) 
 }
 
 // handOffLocked passes the reader role to the oldest call somebody waits
-// for. With only abandoned calls queued it keeps the role for a drain
-// goroutine (drain is true: the caller starts one); with none, the role is
-// free.
+// for (one the watch has woken already takes it with that token). With
+// only abandoned calls queued it keeps the role for a drain goroutine
+// (drain is true: the caller starts one); with none, the role is free.
 func (p *pipe) handOffLocked() (drain bool) {
 	if p.err != nil {
 		return false
@@ -746,7 +746,9 @@ func (p *pipe) handOffLocked() (drain bool) {
 	for i := range p.queue.len() {
 		if next := p.queue.at(i); !next.abandoned {
 			next.lead = true
-			next.signalLocked()
+			if !next.signaled { // else its token (the watch's) wakes it to the role
+				next.signalLocked()
+			}
 			return false
 		}
 	}
