@@ -356,6 +356,18 @@ func (p *pipe) watchLocked(deadline time.Time) {
 	p.watch.Reset(time.Until(deadline))
 }
 
+// quiet stops the watch when no call waits: the pool took the connection
+// out, and a pending watch would keep the pipe and its connection in
+// memory until the deadline of a request long answered.
+func (p *pipe) quiet() {
+	p.mu.Lock()
+	if p.queue.len() == 0 && p.watch != nil {
+		p.watch.Stop()
+		p.watchAt = time.Time{}
+	}
+	p.mu.Unlock()
+}
+
 // watchFired wakes, with an expired token, every waiting watched call
 // whose deadline has passed, and sets the watch for the next deadline.
 func (p *pipe) watchFired() {

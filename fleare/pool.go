@@ -438,6 +438,7 @@ func (c *Client) removeLocked(pc *pconn, reason closeReason, lost error) {
 	delete(c.all, pc)
 	if pc.pipe != nil {
 		c.unshareLocked(pc)
+		pc.pipe.quiet()
 	}
 	c.open--
 	c.counters.closed[reason]++
