@@ -95,8 +95,13 @@ func (c *Client) putSharedLocked(pc *pconn) (closeIt bool) {
 	case pc.removed:
 		// Failed, or closed by Close: whoever removed it closed it. One
 		// retired with requests in flight (after a timeout, or replaced
-		// by Reconnect or MaxLifetime) is closed by its last request.
-		return pc.retired && pc.inflight == 0
+		// by Reconnect or MaxLifetime) is closed by its last request,
+		// which stops its watch (removal found calls waiting).
+		if pc.retired && pc.inflight == 0 {
+			pc.pipe.quiet()
+			return true
+		}
+		return false
 	case pc.retiring || c.closing:
 		if pc.inflight > 0 {
 			return false

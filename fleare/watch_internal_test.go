@@ -52,11 +52,6 @@ func TestRemovedPipeStopsItsWatch(t *testing.T) {
 	c.mu.Lock()
 	p := c.shared[0].pipe
 	c.mu.Unlock()
-	armed := func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return !p.watchAt.IsZero()
-	}
 	waitFor(t, func() bool { // one round does it unless the machine stalls
 		var wg sync.WaitGroup
 		for range 4 {
@@ -67,15 +62,55 @@ func TestRemovedPipeStopsItsWatch(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		return armed() || t.Failed()
+		return watchSet(p) || t.Failed()
 	})
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.mu.Lock()
-	at := p.watchAt
-	p.mu.Unlock()
-	if !at.IsZero() {
-		t.Errorf("connection closed with its watch set for %v", at)
+	if watchSet(p) {
+		t.Error("connection closed with its watch set")
 	}
+}
+
+// A pipelined connection retired with requests waiting on it (here by
+// Reconnect) is closed by its last request, which stops its watch.
+func TestRetiredPipeStopsItsWatch(t *testing.T) {
+	srv := fleartest.NewServer(t, fleartest.Options{})
+	c := NewClient(srv.Host(), srv.Port(), Options{PoolSize: 1, Pipeline: DefaultPipeline, RequestTimeout: time.Hour})
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	old := c.shared[0]
+	c.mu.Unlock()
+	srv.SetLatency(100 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := c.Ping(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// The callers behind the one reading set the watch; Reconnect then
+	// retires the connection while they wait.
+	waitFor(t, func() bool { return watchSet(old.pipe) })
+	if err := c.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	waitFor(t, func() bool { return old.conn.closed.Load() })
+	if watchSet(old.pipe) {
+		t.Error("the retired connection was closed with its watch set")
+	}
+}
+
+// watchSet reports whether p's watch is set.
+func watchSet(p *pipe) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.watchAt.IsZero()
 }
