@@ -141,7 +141,18 @@ func TestAPIErrorsMaskVariables(t *testing.T) {
 // request whose body is still arriving holds its turn, and a second one
 // waits for it.
 func TestParsesAreBounded(t *testing.T) {
-	f := newFixture(t, admin.Options{MaxParses: 1}, nil)
+	// The slow request's body is read only once it holds the turn: its
+	// first read says so.
+	holding := make(chan struct{})
+	var once sync.Once
+	f := newFixture(t, admin.Options{MaxParses: 1}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Slow") != "" {
+				r.Body = &firstRead{ReadCloser: r.Body, do: func() { once.Do(func() { close(holding) }) }}
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
 	addr := strings.TrimPrefix(f.url, "http://")
 	slow, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -149,7 +160,12 @@ func TestParsesAreBounded(t *testing.T) {
 	}
 	defer slow.Close()
 	const body = "version: 1\ntargets: {}\n"
-	fmt.Fprintf(slow, "POST /v1/diff HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
+	fmt.Fprintf(slow, "POST /v1/diff HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
+	select {
+	case <-holding:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first request never began reading its body")
+	}
 
 	second := make(chan int, 1)
 	go func() {
@@ -173,6 +189,17 @@ func TestParsesAreBounded(t *testing.T) {
 	if code := <-second; code != http.StatusOK {
 		t.Errorf("the second request, after the first: %d", code)
 	}
+}
+
+// firstRead calls do before the first Read of its body.
+type firstRead struct {
+	io.ReadCloser
+	do func()
+}
+
+func (b *firstRead) Read(p []byte) (int, error) {
+	b.do()
+	return b.ReadCloser.Read(p)
 }
 
 // Many diffs of a large configuration at once take the memory of
