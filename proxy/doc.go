@@ -89,7 +89,11 @@
 // to its other requests, which keep going through the backend. The
 // connection is closed when the client unsubscribes from every channel
 // (UNSUBSCRIBE without a channel leaves them all) or leaves; one that
-// fails is opened again with backoff and subscribed again.
+// fails is opened again with backoff and subscribed again (pushes
+// published while it is down are lost). ReconnectSubscribers opens and
+// subscribes the new connection before the old one unsubscribes and
+// relays what it received, so a move loses no push; one published while
+// both were subscribed to the same server may arrive twice.
 //
 // # Protecting the server
 //

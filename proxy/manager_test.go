@@ -124,9 +124,12 @@ func TestProxyOverManagerReloads(t *testing.T) {
 		}
 	}
 	pub := login(t, addr)
-	pub.Call("PUBLISH", "news", "on the last server")
+	if resp := pub.Call("PUBLISH", "news", "on the last server"); resp.GetStatus() != "Ok" {
+		t.Fatalf("PUBLISH after the reloads: %v", resp)
+	}
 	if resp, err := sub.Recv(); err != nil || resp.GetTopic() != "news" {
-		t.Fatalf("subscriber after the reloads: %v, %v", resp, err)
+		t.Fatalf("subscriber after the reloads: %v, %v (subscribed: %d on the last server, %d on the other)",
+			resp, err, servers[cur].Subscribers("news"), servers[1-cur].Subscribers("news"))
 	}
 	t.Logf("%d calls through the proxy during %d reloads", calls.OK, reloads)
 }

@@ -31,8 +31,12 @@ const (
 	// passes, the client's next request is read anyway and the link is
 	// retried in the background.
 	subscribeTimeout = 10 * time.Second
-	minBackoff       = 50 * time.Millisecond
-	maxBackoff       = 5 * time.Second
+	// retireTimeout bounds the last round trip on a link being replaced
+	// (see retire): a server that does not answer it holds up the
+	// client's subscription changes no longer than this.
+	retireTimeout = time.Second
+	minBackoff    = 50 * time.Millisecond
+	maxBackoff    = 5 * time.Second
 )
 
 var errLinkLost = errors.New("proxy: pub/sub connection lost")
@@ -212,7 +216,11 @@ func (ps *pubsub) open(ctx context.Context) {
 	ps.s.p.subscribers.Add(1)
 }
 
-// replace opens a new link and subscribes it before closing the old one.
+// replace opens a new link and subscribes it before retiring the old one.
+// A reconnect asked for while the new link was being dialed means the
+// server's address or credentials changed again meanwhile: the new link
+// may then be on the server just left, so it is closed and the dial
+// started over from run's loop, the old link kept until then.
 func (ps *pubsub) replace(ctx context.Context) {
 	if len(ps.chans) == 0 {
 		return
@@ -221,13 +229,31 @@ func (ps *pubsub) replace(ctx context.Context) {
 	if err != nil {
 		return // the old link, if any, stays
 	}
+	select {
+	case <-ps.poke:
+		ps.shut(l)
+		ps.reconnect()
+		return
+	default:
+	}
 	old := ps.link
 	ps.link, ps.backoff = l, 0
 	if old == nil {
 		ps.s.p.subscribers.Add(1)
 		return
 	}
-	ps.shut(old)
+	ps.retire(ctx, old)
+}
+
+// retire unsubscribes l and waits for the PING behind it before closing
+// l: every push the server wrote to l before it left the channels is then
+// relayed, so a move loses none. A push published while both links were
+// subscribed (on the same server) reaches the client twice.
+func (ps *pubsub) retire(ctx context.Context, l *link) {
+	tctx, cancel := context.WithTimeout(ctx, retireTimeout)
+	defer cancel()
+	_ = l.sync(tctx, "UNSUBSCRIBE", ps.chans)
+	ps.shut(l)
 }
 
 // dial opens a link and subscribes it to the client's channels.

@@ -205,6 +205,92 @@ func TestSubscriberReconnects(t *testing.T) {
 	}
 }
 
+// A reconnect asked for while the subscriber's link is being dialed (the
+// endpoint moved on again meanwhile) discards the link that dial opens, which
+// may be on the server just left, and keeps the old one until a dial made
+// after the last reconnect has subscribed: the subscription never moves to a
+// server the target no longer points at.
+func TestSubscriberReconnectDuringDial(t *testing.T) {
+	a, b := newServer(t), newServer(t)
+	type dialing struct {
+		srv     *fleartest.Server
+		release chan struct{}
+	}
+	var (
+		mu    sync.Mutex
+		cur   = a
+		hold  bool
+		dials = make(chan dialing)
+	)
+	dial := func(ctx context.Context) (*fleare.Conn, error) {
+		mu.Lock()
+		srv, held := cur, hold
+		mu.Unlock()
+		if held {
+			d := dialing{srv, make(chan struct{})}
+			select {
+			case dials <- d:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			select {
+			case <-d.release:
+			case <-ctx.Done(): // the test failed and closes the proxy
+				return nil, ctx.Err()
+			}
+		}
+		return dialer(srv)(ctx)
+	}
+	next := func(want *fleartest.Server) dialing {
+		t.Helper()
+		select {
+		case d := <-dials:
+			if d.srv != want {
+				t.Fatalf("dial to %s, want %s", d.srv.Addr(), want.Addr())
+			}
+			return d
+		case <-time.After(20 * time.Second):
+			t.Fatal("no dial")
+		}
+		panic("unreachable")
+	}
+	p, addr := startProxy(t, newPool(t, a, 1, 0), proxy.Options{Dial: dial})
+	sub := login(t, addr)
+	sub.Send("SUBSCRIBE", "news")
+	sub.Call("PING")
+
+	// The endpoint moves to b, and back to a while the dial to b is held.
+	mu.Lock()
+	cur, hold = b, true
+	mu.Unlock()
+	p.ReconnectSubscribers()
+	toB := next(b)
+	mu.Lock()
+	cur = a
+	mu.Unlock()
+	p.ReconnectSubscribers()
+	close(toB.release)
+	toA := next(a) // the dial made after the last reconnect
+	waitFor(t, "the link opened on b to be closed", func() bool { return b.Conns() == 0 })
+	if b.Subscribers("news") != 0 || a.Subscribers("news") != 1 || p.Stats().Subscribers != 1 {
+		t.Fatalf("while the last dial runs: %d subscribed on a (want the old link), %d on b, %d counted",
+			a.Subscribers("news"), b.Subscribers("news"), p.Stats().Subscribers)
+	}
+	mu.Lock()
+	hold = false
+	mu.Unlock()
+	close(toA.release)
+	// The new link on a replaces the old one; pushes flow.
+	waitFor(t, "the old link to be closed", func() bool { return a.Conns() == 2 && a.Subscribers("news") == 1 })
+	login(t, addr).Call("PUBLISH", "news", "still here")
+	if resp, err := sub.Recv(); err != nil || resp.GetTopic() != "news" {
+		t.Fatalf("push after the reconnects: %v, %v", resp, err)
+	}
+	if a.Stranded()+b.Stranded() != 0 {
+		t.Fatal("handshakes stranded")
+	}
+}
+
 // expectPushAfter publishes msg through pub until a push of it arrives:
 // the pool and the subscriber's link may still be coming back.
 func expectPushAfter(t *testing.T, pub *testkit.Raw, pushes <-chan *wire.Response, msg string) {
