@@ -18,10 +18,9 @@
 //	                                 newline-delimited JSON; with follow,
 //	                                 then each new event as it happens (a
 //	                                 reader that falls more than History
-//	                                 events behind misses the oldest);
-//	                                 events are recorded by a goroutine, so
-//	                                 one may appear just after the request
-//	                                 that caused it is answered
+//	                                 events behind misses the oldest); an
+//	                                 event is in it before the request that
+//	                                 caused it is answered
 //	POST /v1/targets/NAME/pause[?timeout=D]
 //	POST /v1/targets/NAME/resume
 //	POST /v1/targets/NAME/reconnect[?timeout=D]

@@ -88,7 +88,6 @@ type Server struct {
 	done        chan struct{} // closed by Close: event streams end
 	closeOnce   sync.Once
 	unsubscribe func()
-	wg          sync.WaitGroup // the goroutine recording events
 }
 
 // NewServer returns the admin API of m. It subscribes to m's events at once
@@ -105,14 +104,9 @@ func NewServer(m *manager.Manager, o Options) *Server {
 	}
 	s := &Server{m: m, opts: o, mux: http.NewServeMux(), hist: newHistory(o.History), done: make(chan struct{}),
 		parser: apiParser(o), parses: make(chan struct{}, o.MaxParses)}
-	events, cancel := m.Subscribe()
-	s.unsubscribe = cancel
-	s.wg.Go(func() {
-		for e := range events {
-			s.hist.add(e)
-		}
-		s.hist.close()
-	})
+	// Recorded as they are emitted: an event is in the history before the
+	// request that caused it is answered.
+	s.unsubscribe = m.Observe(s.hist.add, s.hist.close)
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("GET /v1/config", s.config)
 	s.mux.HandleFunc("POST /v1/apply", s.apply)
@@ -137,7 +131,7 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.unsubscribe()
-		s.wg.Wait()
+		s.hist.close()
 	})
 }
 

@@ -137,6 +137,17 @@ func (m *Manager) Subscribe() (<-chan Event, func()) {
 	return m.events.Subscribe(m.opts.EventBuffer)
 }
 
+// Observe registers f to be called with every event from now on, by the
+// code that emits it, before the call that caused it (Apply, Pause,
+// Reconnect, ...) returns: an observer never lags and never loses an
+// event, unlike a subscriber. Calls are made one at a time, in the
+// events' order, so f must be quick, must not block and must not call the
+// Manager. closed is called once when the manager is closed, not by
+// cancel; after cancel returns, f is not called again.
+func (m *Manager) Observe(f func(Event), closed func()) (cancel func()) {
+	return m.events.Observe(f, closed)
+}
+
 // logConfigUnchanged is the log line of a configuration attempt that
 // changed nothing. It is not an event: subscribers never see it, and no
 // config.applied is emitted for such an attempt.

@@ -11,6 +11,7 @@ import (
 type Broadcaster[T any] struct {
 	mu     sync.Mutex
 	subs   []*subscriber[T] // guarded by mu; order is irrelevant
+	obs    []*observer[T]   // guarded by mu
 	closed bool             // guarded by mu; set once by Close
 
 	dropped atomic.Uint64 // events lost by any subscriber, ever; written under mu
@@ -22,18 +23,27 @@ type subscriber[T any] struct {
 	ch chan T
 }
 
+// observer is one Observe call.
+type observer[T any] struct {
+	f      func(T)
+	closed func()
+}
+
 // New returns a Broadcaster with no subscribers.
 func New[T any]() *Broadcaster[T] {
 	return &Broadcaster[T]{}
 }
 
-// Publish offers v to every subscriber and returns without waiting for any of
-// them: a subscriber whose buffer is full loses v, which is counted (see
-// Dropped). Publish after Close does nothing. Publish never
-// allocates.
+// Publish calls every observer with v (see Observe), then offers v to every
+// subscriber and returns without waiting for any of them: a subscriber whose
+// buffer is full loses v, which is counted (see Dropped). Publish after Close
+// does nothing. Publish itself never allocates.
 func (b *Broadcaster[T]) Publish(v T) {
 	var lost uint64
 	b.mu.Lock()
+	for _, o := range b.obs {
+		o.f(v)
+	}
 	for _, s := range b.subs {
 		select {
 		case s.ch <- v:
@@ -63,6 +73,29 @@ func (b *Broadcaster[T]) Subscribe(buffer int) (<-chan T, func()) {
 	}
 	b.subs = append(b.subs, s)
 	return s.ch, func() { b.remove(s) }
+}
+
+// Observe registers f to be called with every value published from now on,
+// by Publish itself, before it returns: an observer never lags and never
+// loses a value. Calls are made one at a time, in the order of the values,
+// with the Broadcaster's lock held, so f must be quick, must not block and
+// must not call the Broadcaster. closed is called once by Close (at once
+// if the Broadcaster is closed already), not by cancel. cancel is
+// idempotent; after it returns, f is not called again.
+func (b *Broadcaster[T]) Observe(f func(T), closed func()) (cancel func()) {
+	o := &observer[T]{f: f, closed: closed}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		closed()
+		return func() {}
+	}
+	b.obs = append(b.obs, o)
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.obs = slices.DeleteFunc(b.obs, func(x *observer[T]) bool { return x == o })
+	}
 }
 
 // remove unsubscribes s and closes its channel, unless that has happened.
@@ -95,6 +128,10 @@ func (b *Broadcaster[T]) Close() {
 		b.subs[i] = nil
 	}
 	b.subs = nil
+	for _, o := range b.obs {
+		o.closed()
+	}
+	b.obs = nil
 }
 
 // Dropped returns how many events have been lost across all subscribers,

@@ -223,3 +223,68 @@ func subscribers[T any](b *Broadcaster[T]) int {
 	defer b.mu.Unlock()
 	return len(b.subs)
 }
+
+// An observer sees every value, in order, before Publish returns, even
+// where a subscriber with no room loses them; cancel stops it, Close calls
+// its closed function once, and Observe after Close calls it at once.
+func TestObserve(t *testing.T) {
+	b := New[int]()
+	var seen []int
+	closes := 0
+	cancel := b.Observe(func(v int) { seen = append(seen, v) }, func() { closes++ })
+	full, cancelFull := b.Subscribe(0) // nobody receiving: every value lost
+	defer cancelFull()
+	for i := range 100 {
+		b.Publish(i)
+		if len(seen) != i+1 || seen[i] != i {
+			t.Fatalf("after Publish(%d) the observer has %v", i, seen)
+		}
+	}
+	if b.Dropped() != 100 {
+		t.Errorf("subscriber dropped %d, want 100", b.Dropped())
+	}
+	select {
+	case v := <-full:
+		t.Errorf("a subscriber without room got %d", v)
+	default:
+	}
+
+	var other []int
+	b.Observe(func(v int) { other = append(other, v) }, func() { closes++ })
+	cancel()
+	cancel() // idempotent
+	b.Publish(100)
+	if len(seen) != 100 || !slices.Equal(other, []int{100}) {
+		t.Errorf("after cancel: first observer %d values, second %v", len(seen), other)
+	}
+	b.Close()
+	b.Close()
+	if closes != 1 { // the cancelled observer is not told
+		t.Errorf("closed called %d times, want 1", closes)
+	}
+	b.Observe(func(int) { t.Error("an observer called after Close") }, func() { closes++ })
+	b.Publish(101)
+	if closes != 2 {
+		t.Errorf("Observe after Close: closed called %d times in all, want 2", closes)
+	}
+}
+
+// Observers of concurrent publishers see one order, the same for all.
+func TestObserversShareOneOrder(t *testing.T) {
+	b := New[int]()
+	var x, y []int
+	b.Observe(func(v int) { x = append(x, v) }, func() {})
+	b.Observe(func(v int) { y = append(y, v) }, func() {})
+	var wg sync.WaitGroup
+	for p := range 4 {
+		wg.Go(func() {
+			for i := range 250 {
+				b.Publish(p*1000 + i)
+			}
+		})
+	}
+	wg.Wait()
+	if len(x) != 1000 || !slices.Equal(x, y) {
+		t.Fatalf("observers saw %d and %d values, equal: %v", len(x), len(y), slices.Equal(x, y))
+	}
+}
