@@ -179,6 +179,18 @@ func WaitConns(t testing.TB, srv *fleartest.Server, n int) {
 	}
 }
 
+// WaitSubscribers waits until n of srv's connections are subscribed to ch.
+// A connection counts in Conns once authenticated, before a SUBSCRIBE sent
+// on it is applied: a message published in between is not delivered.
+func WaitSubscribers(t testing.TB, srv *fleartest.Server, ch string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Wait(ctx, func() bool { return srv.Subscribers(ch) == n }); err != nil {
+		t.Fatalf("server %s: %d subscribed to %q, want %d", srv.Addr(), srv.Subscribers(ch), ch, n)
+	}
+}
+
 // WaitStatus polls m.Status until cond holds.
 func WaitStatus(t testing.TB, m *manager.Manager, what string, cond func(manager.Status) bool) manager.Status {
 	t.Helper()
