@@ -90,8 +90,8 @@ type Server struct {
 	unsubscribe func()
 }
 
-// NewServer returns the admin API of m. It subscribes to m's events at once
-// and keeps the last Options.History of them.
+// NewServer returns the admin API of m. It observes m's events from now on
+// (see manager.Manager.Observe) and keeps the last Options.History of them.
 func NewServer(m *manager.Manager, o Options) *Server {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
